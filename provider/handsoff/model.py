@@ -1,0 +1,137 @@
+"""Typed model of a resolved pipeline: what the factory consumes.
+
+The spec layer turns JSON into these frozen dataclasses; nothing here knows about Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+DEFAULT_AWS_CONN_ID = "aws_default"
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named shell command (a build step)."""
+
+    name: str
+    command: str
+    timeout: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class TestSuite:
+    """A stage's test suite, split into `shards` parallel tasks."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    command: str
+    shards: int = 1
+    timeout: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Coverage gate: run `command`, then read coverage.py's JSON `report`."""
+
+    command: str
+    min_percent: float
+    report: str = "coverage.json"
+
+
+@dataclass(frozen=True)
+class Build:
+    """Build phase: steps in order, optional coverage gate, the artifact to store once."""
+
+    artifact: str
+    steps: tuple[Step, ...] = ()
+    coverage: Coverage | None = None
+
+
+@dataclass(frozen=True)
+class DeployerSpec:
+    """A deployer type and its fields, placeholders already filled (except runtime ones)."""
+
+    type: str
+    fields: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", _frozen(self.fields))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict form (``type`` plus fields), as written in the spec."""
+        return {"type": self.type, **self.fields}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deployment target; `fields` holds every spec field of the target (name, region, ...)."""
+
+    name: str
+    deployer: DeployerSpec
+    fields: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+    bake: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", _frozen(self.fields))
+
+    @property
+    def region(self) -> str | None:
+        """The target's AWS region, if it names one."""
+        return self.fields.get("region")
+
+
+@dataclass(frozen=True)
+class Wave:
+    """Targets deployed in parallel; `bake` (resolved, longest of its targets) follows the wave."""
+
+    name: str
+    targets: tuple[Target, ...]
+    bake: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Waves in order, then tests (sharded), then the stage's own bake."""
+
+    name: str
+    waves: tuple[Wave, ...]
+    tests: tuple[TestSuite, ...] = ()
+    bake: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the code comes from; `repo` is absolute (or a URL) after resolution."""
+
+    repo: str
+    branch: str = "main"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A fully resolved pipeline spec."""
+
+    id: str
+    source: Source
+    build: Build
+    stages: tuple[Stage, ...]
+    spec_file: str = ""
+    description: str = ""
+    owners: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    artifact_store: str | None = None
+    aws_conn_id: str = DEFAULT_AWS_CONN_ID
+
+    def targets(self) -> tuple[Target, ...]:
+        """Every target, in deployment order."""
+        return tuple(t for s in self.stages for w in s.waves for t in w.targets)
