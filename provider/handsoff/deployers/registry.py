@@ -1,0 +1,21 @@
+"""Deployer types by name: the one place that maps a spec's `deploy.type` to a class."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from handsoff.deployers.base import Deployer
+from handsoff.deployers.command import CommandDeployer
+
+DEPLOYERS: dict[str, type[Deployer]] = {cls.type: cls for cls in (CommandDeployer,)}
+
+
+def get_deployer(spec: Mapping[str, Any]) -> Deployer:
+    """The deployer for a resolved `deploy` object (`type` plus its fields)."""
+    fields = dict(spec)
+    kind = fields.pop("type")
+    try:
+        return DEPLOYERS[kind](fields)
+    except KeyError:
+        raise ValueError(f"unknown deployer type {kind!r}; known: {', '.join(sorted(DEPLOYERS))}") from None
