@@ -102,5 +102,3 @@ class ArtifactStore:
             dest.unlink()
             raise ValueError(f"artifact of commit {commit[:12]} does not match its manifest checksum")
         return dest
-
-

@@ -1,6 +1,6 @@
 """Pipeline model → Airflow DAG: the only place that knows how a pipeline maps to tasks and groups.
 
-    source → build → [stage: [wave: deploy targets in parallel → bake] … → tests (shards) → bake] …
+source → build → [stage: [wave: deploy targets in parallel → bake] … → tests (shards) → bake] …
 """
 
 from __future__ import annotations
@@ -40,12 +40,14 @@ def build_dag(pipeline: Pipeline) -> DAG:
             "commit": Param(
                 None,
                 type=["null", "string"],
-                description=f"Commit to deploy (full or abbreviated SHA); empty: head of {pipeline.source.branch}",
+                description=f"Commit to deploy (SHA or abbreviation); empty: {pipeline.source.branch} head",
             )
         },
     ) as dag:
         common = _common_args(pipeline)
-        source = ResolveSourceOperator(task_id="source", repo=pipeline.source.repo, branch=pipeline.source.branch)
+        source = ResolveSourceOperator(
+            task_id="source", repo=pipeline.source.repo, branch=pipeline.source.branch
+        )
         build = BuildArtifactOperator(
             task_id="build",
             steps=[_step_args(s.name, s.command, s.timeout) for s in pipeline.build.steps],

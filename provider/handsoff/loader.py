@@ -1,4 +1,4 @@
-"""What the DAG files call: pipelines from HANDSOFF_SPECS_DIR become DAGs; broken specs become one import error.
+"""What the DAG files call: valid pipelines become DAGs; broken specs become one import error.
 
 Airflow discards every DAG of a file that raises, so the valid pipelines are registered by one DAG file
 (`load_dags`) and the broken ones are reported by another (`raise_spec_errors`).

@@ -18,7 +18,9 @@ class CommandDeployer(Deployer):
             raise ValueError("the command deployer needs a checkout (ctx.workdir)")
         timeout = parse_duration(self.fields["timeout"]) if self.fields.get("timeout") else None
         env = {**ctx.env, **command_env(ctx)}
-        run_command(f"{key} of target {ctx.target}", self.fields[key], env=env, cwd=ctx.workdir, timeout=timeout)
+        run_command(
+            f"{key} of target {ctx.target}", self.fields[key], env=env, cwd=ctx.workdir, timeout=timeout
+        )
         return f"{key} command succeeded for {ctx.commit[:12]}"
 
     def deploy(self, ctx: DeployContext) -> str:

@@ -54,7 +54,9 @@ class GitHook:
         The commit must be on `branch` (trunk-based: only the pipeline's branch deploys).
         """
         try:
-            head = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", cwd=mirror)
+            head = self._git(
+                "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", cwd=mirror
+            )
         except GitError:
             raise GitError(f"branch {branch!r} does not exist in {self.repo}") from None
         if commit is None:

@@ -40,7 +40,9 @@ class BuildArtifactOperator(HandsoffOperator):
     def execute(self, context: Context) -> str:
         stored = self.artifacts.find(self.commit)
         if stored is not None:
-            self.log.info("Commit %s is already built: %s (sha256 %s)", self.commit[:12], stored.uri, stored.sha256)
+            self.log.info(
+                "Commit %s is already built: %s (sha256 %s)", self.commit[:12], stored.uri, stored.sha256
+            )
             return stored.uri
         env = handsoff_env(pipeline=self.pipeline, commit=self.commit, run_id=context["run_id"])
         with self.workspace() as tmp:
@@ -49,7 +51,9 @@ class BuildArtifactOperator(HandsoffOperator):
                 for step in self.steps:
                     self.log.info("Build step %s: %s", step["name"], step["command"])
                     timeout = parse_duration(step["timeout"]) if step.get("timeout") else None
-                    run_command(f"build step {step['name']}", step["command"], env=env, cwd=checkout, timeout=timeout)
+                    run_command(
+                        f"build step {step['name']}", step["command"], env=env, cwd=checkout, timeout=timeout
+                    )
                 if self.coverage:
                     self._check_coverage(checkout, env)
             except CommandFailed as err:
@@ -66,7 +70,9 @@ class BuildArtifactOperator(HandsoffOperator):
         try:
             percent = float(json.loads(report.read_text())["totals"]["percent_covered"])
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise AirflowFailException(f"coverage report {report.name} is missing or unreadable: {err}") from err
+            raise AirflowFailException(
+                f"coverage report {report.name} is missing or unreadable: {err}"
+            ) from err
         minimum = float(cov["min_percent"])
         if percent < minimum:
             raise AirflowFailException(f"coverage {percent:.1f}% is below the minimum {minimum:g}%")

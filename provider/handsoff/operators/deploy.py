@@ -64,7 +64,9 @@ class DeployTargetOperator(HandsoffOperator):
                 workdir=self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None,
                 aws_conn_id=self.aws_conn_id,
             )
-            self.log.info("Deploying %s to %s (previously %s)", self.commit[:12], name, _commit(current) or "nothing")
+            self.log.info(
+                "Deploying %s to %s (previously %s)", self.commit[:12], name, _commit(current) or "nothing"
+            )
             try:
                 outcome = deployer.deploy(ctx)
             except CommandFailed as err:

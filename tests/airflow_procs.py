@@ -1,0 +1,134 @@
+"""Real Airflow processes for tests: start one, wait for it, stop it by its process id."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from conftest import airflow_bin
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowProcess:
+    """`airflow <args>` in its own process group, output to a log file; a context manager."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, env, log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> AirflowProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [airflow_bin(), *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit; return its exit code."""
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL after 20 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the process log (for assertion messages)."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class ApiClient:
+    """Minimal client of Airflow's REST API with a JWT from /auth/token."""
+
+    def __init__(self, base: str, username: str = "admin", password: str = "admin") -> None:
+        self.base = base.rstrip("/")
+        self.token = self._post("/auth/token", {"username": username, "password": password})[1][
+            "access_token"
+        ]
+
+    def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if getattr(self, "token", None):
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def _post(self, path: str, body: Any) -> tuple[int, Any]:
+        return self._request("POST", path, body)
+
+    def get(self, path: str) -> Any:
+        """GET `path`; raise unless 200."""
+        status, body = self._request("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        """POST `path`; return (status, body)."""
+        return self._request("POST", path, body)
+
+    def patch(self, path: str, body: Any) -> tuple[int, Any]:
+        """PATCH `path`; return (status, body)."""
+        return self._request("PATCH", path, body)
+
+
+def wait_for_http(url: str, timeout: float, proc: AirflowProcess | None = None) -> None:
+    """Wait until `url` answers at all (any HTTP status); fail with the process log tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if proc is not None and proc.proc is not None and proc.proc.poll() is not None:
+                raise AssertionError(f"process exited early:\n{proc.tail()}") from None
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {timeout}s\n{proc.tail() if proc else ''}")
+
+
+def api_env(port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for Airflow processes of a test: API on `port`, admin/admin simple auth."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": "admin"}))
+    return {
+        **os.environ,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        **(extra or {}),
+    }

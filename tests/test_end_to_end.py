@@ -1,0 +1,120 @@
+"""A whole pipeline run under `dag.test()`: real Airflow (SQLite), real git repo, real subprocesses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+PIPELINE = "greeter-app"
+
+
+def _run(dag, commit: str | None):
+    conf = {"commit": commit} if commit else {}
+    return dag.test(run_conf=conf)
+
+
+def _load(specs: Path):
+    from handsoff.loader import load_dags
+
+    return load_dags(specs)[PIPELINE]
+
+
+def _ledger(store: Path, target: str) -> dict:
+    return json.loads((store / PIPELINE / "ledger" / f"{target}.json").read_text())
+
+
+def _wave_order(specs: Path) -> dict[str, int]:
+    """target name → index of its wave in deployment order."""
+    from handsoff.spec import load_pipeline
+
+    pipeline = load_pipeline(specs / f"{PIPELINE}.json", specs)
+    waves = [w for s in pipeline.stages for w in s.waves]
+    return {t.name: i for i, w in enumerate(waves) for t in w.targets}
+
+
+@pytest.mark.slow
+def test_pipeline_builds_once_and_deploys_every_target_in_wave_order(airflow_db, example_specs):
+    specs, repo, fleet = example_specs
+    store = airflow_db / "handsoff" / "artifacts"
+    first = repo.commit("first change")
+    dag = _load(specs)
+
+    run = _run(dag, first[:10])  # an abbreviated SHA resolves to the full one
+
+    assert run.state == "success"
+    # built once: one stored artifact for the commit, and every target got exactly those bytes
+    stored = sorted(p.name for p in (store / PIPELINE / "artifacts").iterdir())
+    assert stored == [first]
+    manifest = json.loads((store / PIPELINE / "artifacts" / first / "manifest.json").read_text())
+    order = _wave_order(specs)
+    for target in order:
+        deployed = fleet / PIPELINE / target
+        assert (deployed / "VERSION").read_text().strip() == first
+        assert hashlib.sha256((deployed / manifest["name"]).read_bytes()).hexdigest() == manifest["sha256"]
+    # every target deployed once, in wave order
+    deploys = [line.split() for line in (fleet / PIPELINE / "deploys.log").read_text().splitlines()]
+    assert [d[0] for d in deploys] == ["deploy"] * len(order)
+    assert sorted(d[1] for d in deploys) == sorted(order)
+    waves = [order[d[1]] for d in deploys]
+    assert waves == sorted(waves)
+    # each shard ran once with its index
+    shards = sorted(
+        tuple(line.split()[:3]) for line in (fleet / PIPELINE / "shards.log").read_text().splitlines()
+    )
+    assert shards == sorted(
+        [("alpha", "integration", f"{i}/3") for i in range(3)]
+        + [("beta", "integration", f"{i}/2") for i in range(2)]
+    )
+    # bakes honoured: each lasted its 1s, and the next wave started only after it
+    tis = _task_instances(run)
+    for task_id, ti in tis.items():
+        if task_id.endswith("bake"):
+            assert (ti.end_date - ti.start_date).total_seconds() >= 1.0, task_id
+            for down in dag.get_task(task_id).downstream_task_ids:
+                assert tis[down].start_date >= ti.end_date, (task_id, down)
+    # the ledger: every target runs the commit, deployed by this run, nothing before
+    for target in order:
+        record = _ledger(store, target)
+        assert record["current"]["commit"] == first
+        assert record["current"]["run_id"] == run.run_id
+        assert record["previous"] is None
+
+    # A second commit: the ledger's previous is the first commit; the first artifact is not rebuilt.
+    second = repo.commit("second change")
+    run2 = _run(dag, None)  # no commit in conf: the head of main
+    assert run2.state == "success"
+    assert sorted(p.name for p in (store / PIPELINE / "artifacts").iterdir()) == sorted([first, second])
+    for target in order:
+        record = _ledger(store, target)
+        assert (record["current"]["commit"], record["previous"]["commit"]) == (second, first)
+        assert (fleet / PIPELINE / target / "VERSION").read_text().strip() == second
+
+
+def _task_instances(run) -> dict[str, object]:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        session.expunge_all()
+    return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): ti for ti in tis}
+
+
+@pytest.mark.slow
+def test_unknown_commit_fails_the_run_at_once_and_deploys_nothing(airflow_db, example_specs, capfd):
+    specs, repo, fleet = example_specs
+    dag = _load(specs)
+
+    run = _run(dag, "deadbeef1234")
+
+    assert run.state == "failed"
+    states = {task_id: ti.state for task_id, ti in _task_instances(run).items()}
+    assert states["source"] == "failed"
+    assert states["build"] == "upstream_failed"
+    assert not any(state == "success" for state in states.values())
+    assert not (fleet / PIPELINE).exists()
+    out, err = capfd.readouterr()
+    assert "unknown commit deadbeef1234 in" in out + err  # the task log says why
