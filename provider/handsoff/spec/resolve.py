@@ -1,0 +1,210 @@
+"""A validated, merged spec document → ``model.Pipeline``.
+
+Deployer: each target uses the nearest ``deploy`` object (target > wave > stage > pipeline); the
+nearest object wins whole, levels are never merged. ``${...}`` placeholders in its string fields
+(any depth, except the top-level ``type``) are filled from ``${pipeline}``, ``${stage}``, ``${wave}``,
+``${target.name}`` and ``${target.<field>}``. Runtime placeholders (``${commit}``) are left as
+written, except for deployer types that cannot fill them, for which they are an error.
+
+Bake: the bake after a wave is the longest, over its targets, of the target's ``bake``, else the
+wave's, else the pipeline's; ``Target.bake`` holds that per-target value. The bake after a stage
+(after its tests) is the stage's own ``bake`` only; waves do not inherit it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from handsoff.model import (
+    DEFAULT_AWS_CONN_ID,
+    Build,
+    Coverage,
+    DeployerSpec,
+    Pipeline,
+    Source,
+    Stage,
+    Step,
+    Target,
+    TestSuite,
+    Wave,
+)
+from handsoff.spec.durations import parse_duration
+from handsoff.spec.errors import SpecErrors, SpecIssue, child_path
+
+RUNTIME_PLACEHOLDERS = frozenset({"commit"})
+# Deployer types that run their fields as written and so cannot take runtime placeholders.
+NO_RUNTIME_PLACEHOLDERS = frozenset({"command"})
+NO_DEPLOYER = "no deployer: set deploy on the pipeline, stage, wave or target"
+STRUCTURAL_TARGET_KEYS = frozenset({"deploy", "bake", "remove"})
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)(\}?)")
+_REMOTE_REPO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/@:]+@[^/:]+:")
+
+
+def resolve_pipeline(document: dict[str, Any], spec_file: Path | str, specs_root: Path | str) -> Pipeline:
+    """Build the model of a document that passed the schema; raises SpecErrors on deployer problems."""
+    resolver = _Resolver(document, str(spec_file))
+    stages = tuple(resolver.stage(stage, index) for index, stage in enumerate(document["stages"]))
+    if resolver.issues:
+        raise SpecErrors(resolver.issues)
+    return Pipeline(
+        id=document["pipeline"],
+        source=_source(document["source"], specs_root),
+        build=_build(document["build"]),
+        stages=stages,
+        spec_file=str(spec_file),
+        description=document.get("description", ""),
+        owners=tuple(document.get("owners", ())),
+        tags=tuple(document.get("tags", ())),
+        artifact_store=document.get("artifacts", {}).get("store"),
+        aws_conn_id=document.get("aws_conn_id", DEFAULT_AWS_CONN_ID),
+    )
+
+
+_Deploy = tuple[dict[str, Any], str] | None  # a deploy object and the JSON path where it is written
+
+
+def _nearest(node: dict[str, Any], path: str, inherited: _Deploy) -> _Deploy:
+    """This level's deploy object, else the inherited one: the nearest wins whole."""
+    return (node["deploy"], f"{path}.deploy") if "deploy" in node else inherited
+
+
+def _first(*values: timedelta | None) -> timedelta | None:
+    return next((value for value in values if value is not None), None)
+
+
+class _Resolver:
+    """Walks stages → waves → targets carrying what they inherit, and collects deployer issues."""
+
+    def __init__(self, document: dict[str, Any], file: str) -> None:
+        self.pipeline = document["pipeline"]
+        self.file = file
+        self.deploy = _nearest(document, "$", None)
+        self.bake = _duration(document.get("bake"))
+        self.issues: dict[SpecIssue, None] = {}
+
+    def stage(self, stage: dict[str, Any], index: int) -> Stage:
+        path = f"$.stages[{index}]"
+        deploy = _nearest(stage, path, self.deploy)
+        waves = tuple(
+            self.wave(wave, f"{path}.waves[{number}]", stage["name"], deploy)
+            for number, wave in enumerate(stage["waves"])
+        )
+        tests = tuple(_test(test) for test in stage.get("tests", ()))
+        return Stage(stage["name"], waves, tests, _duration(stage.get("bake")))
+
+    def wave(self, wave: dict[str, Any], path: str, stage: str, deploy: _Deploy) -> Wave:
+        deploy = _nearest(wave, path, deploy)
+        names = {"pipeline": self.pipeline, "stage": stage, "wave": wave["name"]}
+        bake = _first(_duration(wave.get("bake")), self.bake)
+        targets = []
+        for index, target in enumerate(wave["targets"]):
+            resolved = self.target(target, f"{path}.targets[{index}]", names, deploy, bake)
+            if resolved is not None:
+                targets.append(resolved)
+        bakes = [target.bake for target in targets if target.bake is not None]
+        return Wave(wave["name"], tuple(targets), max(bakes, default=None))
+
+    def target(
+        self,
+        target: dict[str, Any],
+        path: str,
+        names: dict[str, str],
+        deploy: _Deploy,
+        bake: timedelta | None,
+    ) -> Target | None:
+        chosen = _nearest(target, path, deploy)
+        if chosen is None:
+            self.issues[SpecIssue(self.file, path, NO_DEPLOYER)] = None
+            return None
+        fields = {key: value for key, value in target.items() if key not in STRUCTURAL_TARGET_KEYS}
+        names = {**names, **{f"target.{key}": value for key, value in fields.items()}}
+        deployer = self.deployer(*chosen, names, target["name"])
+        return Target(target["name"], deployer, fields, _first(_duration(target.get("bake")), bake))
+
+    def deployer(self, deploy: dict[str, Any], path: str, names: dict[str, str], target: str) -> DeployerSpec:
+        kind = deploy["type"]
+        filler = _Filler(names, kind not in NO_RUNTIME_PLACEHOLDERS, target, kind, self.file, self.issues)
+        fields = {
+            key: filler.fill(value, child_path(path, key)) for key, value in deploy.items() if key != "type"
+        }
+        return DeployerSpec(kind, fields)
+
+
+class _Filler:
+    """Fills placeholders in one deployer object for one target, recording problems as issues."""
+
+    def __init__(
+        self,
+        names: dict[str, str],
+        runtime_ok: bool,
+        target: str,
+        kind: str,
+        file: str,
+        issues: dict[SpecIssue, None],
+    ) -> None:
+        self.names, self.runtime_ok, self.target = names, runtime_ok, target
+        self.kind, self.file, self.issues = kind, file, issues
+
+    def fill(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            return (
+                _PLACEHOLDER.sub(lambda match: self._replace(match, path), value) if "${" in value else value
+            )
+        if isinstance(value, dict):
+            return {key: self.fill(item, child_path(path, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.fill(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return value
+
+    def _replace(self, match: re.Match[str], path: str) -> str:
+        name, closed = match.group(1), match.group(2)
+        if not closed:
+            self._problem(path, f"unclosed placeholder {match.group(0)!r}")
+        elif name in self.names:
+            return self.names[name]
+        elif name in RUNTIME_PLACEHOLDERS:
+            if self.runtime_ok:
+                return match.group(0)
+            self._problem(
+                path, f"${{{name}}} is only known at run time; the {self.kind} deployer cannot use it"
+            )
+        elif name.startswith("target."):
+            self._problem(path, f"unknown placeholder ${{{name}}} (for target {self.target!r})")
+        else:
+            self._problem(path, f"unknown placeholder ${{{name}}}")
+        return match.group(0)
+
+    def _problem(self, path: str, message: str) -> None:
+        self.issues[SpecIssue(self.file, path, message)] = None
+
+
+def _duration(text: str | None) -> timedelta | None:
+    return None if text is None else parse_duration(text)
+
+
+def _test(test: dict[str, Any]) -> TestSuite:
+    return TestSuite(test["name"], test["command"], test.get("shards", 1), _duration(test.get("timeout")))
+
+
+def _build(build: dict[str, Any]) -> Build:
+    steps = tuple(
+        Step(step["name"], step["command"], _duration(step.get("timeout"))) for step in build.get("steps", ())
+    )
+    coverage = build.get("coverage")
+    if coverage is not None:
+        coverage = Coverage(
+            coverage["command"], float(coverage["min_percent"]), coverage.get("report", "coverage.json")
+        )
+    return Build(build["artifact"], steps, coverage)
+
+
+def _source(source: dict[str, Any], specs_root: Path | str) -> Source:
+    """A relative repo path resolves against the specs root; URLs and absolute paths stay."""
+    repo = source["repo"]
+    if not (_REMOTE_REPO.match(repo) or os.path.isabs(repo)):
+        repo = os.path.normpath(os.path.join(os.path.abspath(specs_root), repo))
+    return Source(repo, source.get("branch", "main"))
