@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import airflow_bin
+from handsoff_testing import airflow_bin
 
 
 def free_port() -> int:

@@ -5,67 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-ISSUE_EXAMPLE = {
-    "pipeline": "orders-api",
-    "extends": ["templates/service.json"],
-    "description": "Orders API application code",
-    "owners": ["orders-team"],
-    "source": {"repo": "/srv/git/orders-api.git", "branch": "main"},
-    "artifacts": {"store": "file:///var/lib/handsoff/artifacts"},
-    "build": {
-        "steps": [
-            {"name": "compile", "command": "make build"},
-            {"name": "unit-tests", "command": "make unit-test"},
-            {"name": "static-analysis", "command": "make lint"},
-        ],
-        "coverage": {"command": "make coverage", "report": "coverage.json", "min_percent": 80},
-        "artifact": "dist/orders-api.zip",
-    },
-    "deploy": {"type": "command", "deploy": "./deploy.sh", "rollback": "./rollback.sh"},
-    "stages": [
-        {
-            "name": "alpha",
-            "waves": [{"name": "alpha", "targets": [{"name": "alpha", "region": "us-west-2"}]}],
-            "tests": [{"name": "integration", "command": "make integ", "shards": 4}],
-            "bake": "5m",
-        },
-        {
-            "name": "beta",
-            "waves": [{"name": "beta", "targets": [{"name": "beta", "region": "us-west-2"}]}],
-            "tests": [{"name": "integration", "command": "make integ", "shards": 4}],
-        },
-        {
-            "name": "gamma",
-            "waves": [
-                {
-                    "name": "gamma",
-                    "targets": [
-                        {"name": "gamma-usw2", "region": "us-west-2"},
-                        {"name": "gamma-use1", "region": "us-east-1"},
-                    ],
-                }
-            ],
-            "tests": [{"name": "canary", "command": "make canary", "shards": 2}],
-            "bake": "30m",
-        },
-        {
-            "name": "prod",
-            "waves": [
-                {"name": "onebox", "targets": [{"name": "use1-onebox", "region": "us-east-1"}], "bake": "1h"},
-                {"name": "first-region", "targets": [{"name": "use1", "region": "us-east-1"}], "bake": "12h"},
-                {
-                    "name": "rest",
-                    "targets": [
-                        {"name": "usw2", "region": "us-west-2"},
-                        {"name": "euw1", "region": "eu-west-1"},
-                    ],
-                    "bake": "4h",
-                },
-            ],
-        },
-    ],
-}
+from handsoff_testing import ISSUE_EXAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http
-from conftest import EXAMPLES_SPECS, REPO_ROOT
+from handsoff_testing import EXAMPLES_SPECS, REPO_ROOT
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_SERVICE
 from handsoff.deployers.base import DeployContext
 from handsoff.deployers.registry import get_deployer
 from handsoff.ledger import LedgerEntry
+from handsoff_testing import EXAMPLE_SERVICE
 
 
 def _ctx(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git, make_service_repo
 from handsoff.hooks.git import GitError, GitHook
+from handsoff_testing import git, make_service_repo
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import make_service_repo
 from handsoff.operators.build import BuildArtifactOperator
+from handsoff_testing import make_service_repo
 
 
 def _build(tmp_path: Path, repo, commit: str, **kwargs) -> BuildArtifactOperator:
