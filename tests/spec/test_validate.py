@@ -180,6 +180,11 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
         lambda d: d["deploy"].update(deploy="./deploy.sh ${commit}"),
         "$.deploy.deploy: ${commit} is only known at run time; the command deployer cannot use it",
     ),
+    (
+        "wave-named-like-a-stage-task",
+        lambda d: d["stages"][3]["waves"][1].update(name="bake"),
+        "$.stages[3].waves[1].name: wave name 'bake' is reserved for the stage's own tasks (bake, test_*)",
+    ),
 ]
 
 

@@ -168,6 +168,9 @@ def semantic_issues(
         issues += _duplicates("test", tests, file, where)
         for wave_path, wave in _named(stage["waves"], f"{stage_path}.waves"):
             waves.append((wave_path, wave))
+            if _reserved_in_stage(wave["name"]):
+                message = f"wave name {wave['name']!r} is reserved for the stage's own tasks (bake, test_*)"
+                issues.append(SpecIssue(file, f"{wave_path}.name", message))
             targets += _named(wave["targets"], f"{wave_path}.targets")
     issues += _duplicates("stage", stages, file, where)
     issues += _duplicates("wave", waves, file, where)
@@ -175,6 +178,11 @@ def semantic_issues(
     for target_path, target in targets:
         issues += _near_misses(target, target_path, file)
     return issues
+
+
+def _reserved_in_stage(name: str) -> bool:
+    """Wave groups share the stage's namespace with its `bake` and `test_<name>` tasks."""
+    return name == "bake" or name.startswith("test_")
 
 
 def _named(items: list[dict[str, Any]], path: str) -> list[tuple[str, dict[str, Any]]]:
