@@ -69,3 +69,54 @@ def _short_bakes(node: object) -> object:
     if isinstance(node, list):
         return [_short_bakes(v) for v in node]
     return node
+
+
+class MotoServer:
+    """A moto server over real HTTP on 127.0.0.1: the AWS endpoint of the tests."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def client(self, service: str, region: str = "us-east-1"):
+        """A boto3 client of `service` against the server (test setup and assertions)."""
+        import boto3
+
+        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        return boto3.client(service, region_name=region, endpoint_url=self.url, **creds)
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset endpoint)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server per session; Airflow's `aws_default` connection points at it (credentials `test`)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    conn = {
+        "conn_type": "aws",
+        "login": "test",
+        "password": "test",
+        "extra": {"region_name": "us-east-1", "endpoint_url": url},
+    }
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(conn)
+    try:
+        yield MotoServer(url)
+    finally:
+        os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer) -> Iterator[MotoServer]:
+    """The moto server, emptied after the test."""
+    yield moto_server
+    moto_server.reset()

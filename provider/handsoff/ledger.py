@@ -29,6 +29,8 @@ class LedgerEntry:
     stage: str = ""
     wave: str = ""
     note: str = ""
+    #: deployer-specific facts needed to restore this version (Lambda version, task definition, ...)
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
-"""The deployer interface: deploy a commit to a target, say what runs there, roll it back."""
+"""The deployer interface: deploy a commit to a target, say what runs there, roll it back.
+
+`deploy` returns a JSON-serialisable `detail` (e.g. the Lambda version it published) that the ledger
+records with the commit; `rollback` reads the detail of `ctx.previous` to restore exactly that.
+"""
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +35,14 @@ class DeployContext:
     aws_conn_id: str = "aws_default"
     env: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def region(self) -> str | None:
+        """The target's region (deployers may override it with their own `region` field)."""
+        return self.target_fields.get("region")
+
+
+_RUNTIME_COMMIT = re.compile(r"\$\{commit\}")
+
 
 class Deployer(ABC):
     """One deployer type. Subclasses are registered by `type` in handsoff.deployers.registry."""
@@ -40,14 +54,36 @@ class Deployer(ABC):
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = dict(fields)
 
+    def field(self, name: str, ctx: DeployContext, default: Any = None) -> Any:
+        """A field with the runtime placeholder ${commit} filled (recursively in dicts and lists)."""
+        return _fill_commit(self.fields.get(name, default), ctx.commit)
+
+    def canary_bake(self) -> timedelta | None:
+        """How long to bake between `deploy` (canary share) and `promote`; None: no canary step."""
+        return None
+
+    def promote(self, ctx: DeployContext, detail: dict[str, Any]) -> dict[str, Any]:
+        """Finish a canary deploy (shift all traffic); returns the detail to record."""
+        return detail
+
     @abstractmethod
-    def deploy(self, ctx: DeployContext) -> str:
-        """Deploy ctx.commit to the target; return a short description of what now runs."""
+    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
+        """Deploy ctx.commit to the target; return the detail the ledger records (JSON-serialisable)."""
 
     @abstractmethod
     def current_version(self, ctx: DeployContext) -> str | None:
         """What runs on the target now, as the deployer can tell (None when it cannot)."""
 
     @abstractmethod
-    def rollback(self, ctx: DeployContext) -> str:
-        """Put back what ctx.previous says ran before (or remove the deployment when nothing did)."""
+    def rollback(self, ctx: DeployContext) -> dict[str, Any]:
+        """Restore what ctx.previous (and its detail) says ran before; remove the deployment when None."""
+
+
+def _fill_commit(value: Any, commit: str) -> Any:
+    if isinstance(value, str):
+        return _RUNTIME_COMMIT.sub(commit, value)
+    if isinstance(value, dict):
+        return {k: _fill_commit(v, commit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_commit(v, commit) for v in value]
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from handsoff.commands import handsoff_env, run_command, target_env
 from handsoff.deployers.base import DeployContext, Deployer
 from handsoff.spec.durations import parse_duration
@@ -13,7 +15,7 @@ class CommandDeployer(Deployer):
     type = "command"
     needs_checkout = True
 
-    def _run(self, key: str, ctx: DeployContext) -> str:
+    def _run(self, key: str, ctx: DeployContext) -> dict[str, Any]:
         if ctx.workdir is None:
             raise ValueError("the command deployer needs a checkout (ctx.workdir)")
         timeout = parse_duration(self.fields["timeout"]) if self.fields.get("timeout") else None
@@ -21,9 +23,9 @@ class CommandDeployer(Deployer):
         run_command(
             f"{key} of target {ctx.target}", self.fields[key], env=env, cwd=ctx.workdir, timeout=timeout
         )
-        return f"{key} command succeeded for {ctx.commit[:12]}"
+        return {}
 
-    def deploy(self, ctx: DeployContext) -> str:
+    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Run the `deploy` command."""
         return self._run("deploy", ctx)
 
@@ -31,7 +33,7 @@ class CommandDeployer(Deployer):
         """A command deployer cannot ask the target; the ledger is the source of truth."""
         return None
 
-    def rollback(self, ctx: DeployContext) -> str:
+    def rollback(self, ctx: DeployContext) -> dict[str, Any]:
         """Run the `rollback` command (HANDSOFF_PREVIOUS_* say what to restore; empty: nothing ran)."""
         return self._run("rollback", ctx)
 

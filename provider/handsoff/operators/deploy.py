@@ -68,7 +68,7 @@ class DeployTargetOperator(HandsoffOperator):
                 "Deploying %s to %s (previously %s)", self.commit[:12], name, _commit(current) or "nothing"
             )
             try:
-                outcome = deployer.deploy(ctx)
+                detail = deployer.deploy(ctx)
             except CommandFailed as err:
                 raise AirflowFailException(str(err)) from err
         entry = LedgerEntry(
@@ -78,9 +78,10 @@ class DeployTargetOperator(HandsoffOperator):
             artifact=self.artifacts.find(self.commit).uri,  # type: ignore[union-attr]
             stage=self.stage,
             wave=self.wave,
+            detail=detail,
         )
         self.ledger.record_deploy(name, entry)
-        self.log.info("%s: %s", name, outcome)
+        self.log.info("%s now runs %s %s", name, self.commit[:12], detail or "")
         return {"target": name, "commit": self.commit, "previous": _commit(current)}
 
     def _previous_artifact(self, previous: LedgerEntry | None, tmp: Path) -> Path | None:
