@@ -1,0 +1,35 @@
+# handsoff: developer commands. `make demo` and `make test` work on a fresh machine with Python 3.11.
+PY ?= python3.11
+VENV_STAMP := .venv/.installed
+# demo.py uses the standard library only, so demo-stop works even without the venv.
+DEMO_PY := $(if $(wildcard .venv/bin/python),.venv/bin/python,$(PY))
+
+.PHONY: venv test test-fast lint demo demo-stop bench
+
+venv: $(VENV_STAMP)
+
+# Re-installs when pyproject.toml or constraints.txt change.
+$(VENV_STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+# The whole suite, including the slow end-to-end tests that start real Airflow processes.
+test: $(VENV_STAMP)
+	.venv/bin/pytest -q
+
+test-fast: $(VENV_STAMP)
+	.venv/bin/pytest -q -m "not slow"
+
+lint: $(VENV_STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+# Starts Airflow on http://localhost:$${DEMO_PORT:-8080} and runs the greeter-app pipeline once.
+demo: $(VENV_STAMP)
+	.venv/bin/python scripts/demo.py
+
+demo-stop:
+	$(DEMO_PY) scripts/demo.py --stop
+
+bench:
+	@echo "make bench: not written yet (see bench/)."
