@@ -14,5 +14,4 @@ def get_provider_info() -> dict[str, Any]:
         "name": "handsoff",
         "description": "Safe, hands-off deployment pipelines written as JSON specs.",
         "versions": [__version__],
-        "plugins": [{"name": "handsoff", "plugin-class": "handsoff.plugins.HandsoffPlugin"}],
     }
