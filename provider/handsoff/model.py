@@ -73,6 +73,38 @@ class DeployerSpec:
 
 
 @dataclass(frozen=True)
+class BakeEvidence:
+    """`min_datapoints`: a bake counts only once the metric's Sum since the deploy reaches `count`."""
+
+    namespace: str
+    metric: str
+    count: int
+    max: timedelta
+    dimensions: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dimensions", _frozen(self.dimensions))
+
+
+@dataclass(frozen=True)
+class AlarmRef:
+    """A CloudWatch alarm by name, in `region` (None: the region of the target, else the connection's)."""
+
+    name: str
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class AlarmPolicy:
+    """How alarms are read: INSUFFICIENT_DATA as `alarm` or `ok`, the poll, the blocker timeout."""
+
+    insufficient_data: str = "alarm"
+    poll: timedelta = timedelta(seconds=30)
+    blocker_timeout: timedelta = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
 class Target:
     """One deployment target; `fields` holds every spec field of the target (name, region, ...)."""
 
@@ -80,6 +112,8 @@ class Target:
     deployer: DeployerSpec
     fields: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
     bake: timedelta | None = None
+    bake_evidence: BakeEvidence | None = None
+    rollback_alarms: tuple[AlarmRef, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))
@@ -97,6 +131,9 @@ class Wave:
     name: str
     targets: tuple[Target, ...]
     bake: timedelta | None = None
+    bake_evidence: BakeEvidence | None = None
+    blockers: tuple[AlarmRef, ...] = ()
+    alarm_policy: AlarmPolicy = AlarmPolicy()
 
 
 @dataclass(frozen=True)
@@ -107,6 +144,8 @@ class Stage:
     waves: tuple[Wave, ...]
     tests: tuple[TestSuite, ...] = ()
     bake: timedelta | None = None
+    bake_evidence: BakeEvidence | None = None
+    alarm_policy: AlarmPolicy = AlarmPolicy()
 
 
 @dataclass(frozen=True)
@@ -131,6 +170,7 @@ class Pipeline:
     tags: tuple[str, ...] = ()
     artifact_store: str | None = None
     aws_conn_id: str = DEFAULT_AWS_CONN_ID
+    rollback_scope: str = "all"
 
     def targets(self) -> tuple[Target, ...]:
         """Every target, in deployment order."""

@@ -285,3 +285,116 @@ def _split(text: str) -> list[tuple[str, str]]:
             parts.append((number, char))
             number = ""
     return parts
+
+
+ALARMS_EXAMPLE: dict[str, Any] = {  # the alarm/rollback issue's spec additions, as written there
+    "aws_conn_id": "aws_default",
+    "deploy": {
+        "type": "lambda",
+        "function": "orders-api-${target.name}",
+        "alias": "live",
+        "region": "${target.region}",
+    },
+    "alarms": {
+        "rollback": ["orders-api-${target.region}-high-severity", "orders-api-${target.name}-onebox"],
+        "blockers": ["orders-team-aggregate-high-severity"],
+        "insufficient_data": "alarm",
+        "poll": "30s",
+        "blocker_timeout": "2h",
+    },
+    "rollback": {"scope": "all"},
+    "stages": [
+        {
+            "name": "prod",
+            "waves": [
+                {
+                    "name": "onebox",
+                    "targets": [{"name": "use1-onebox", "region": "us-east-1"}],
+                    "bake": {
+                        "duration": "1h",
+                        "min_datapoints": {
+                            "namespace": "AWS/Lambda",
+                            "metric": "Invocations",
+                            "dimensions": {"FunctionName": "orders-api-use1-onebox"},
+                            "count": 100,
+                        },
+                        "max": "3h",
+                    },
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_alarm_issue_example_resolves_alarms_bake_evidence_and_the_lambda_deployer(specs):
+    from handsoff.model import AlarmPolicy, AlarmRef, BakeEvidence
+
+    spec = {"pipeline": "orders-api", "source": {"repo": "/srv/git/o.git"}, "build": {"artifact": "a.zip"}}
+    path = specs.write("orders-api.json", {**spec, **ALARMS_EXAMPLE})
+
+    pipeline = load_pipeline(path)
+
+    [wave] = pipeline.stages[0].waves
+    [target] = wave.targets
+    assert pipeline.rollback_scope == "all"
+    assert target.deployer == DeployerSpec(
+        "lambda", {"function": "orders-api-use1-onebox", "alias": "live", "region": "us-east-1"}
+    )
+    assert target.rollback_alarms == (
+        AlarmRef("orders-api-us-east-1-high-severity", "us-east-1"),
+        AlarmRef("orders-api-use1-onebox-onebox", "us-east-1"),
+    )
+    assert wave.blockers == (AlarmRef("orders-team-aggregate-high-severity", "us-east-1"),)
+    assert wave.alarm_policy == AlarmPolicy("alarm", timedelta(seconds=30), timedelta(hours=2))
+    assert (wave.bake, wave.bake_evidence) == (
+        timedelta(hours=1),
+        BakeEvidence(
+            "AWS/Lambda", "Invocations", 100, timedelta(hours=3), {"FunctionName": "orders-api-use1-onebox"}
+        ),
+    )
+
+
+def test_alarm_keys_resolve_nearest_wins_each_on_its_own(specs):
+    from handsoff.model import AlarmRef
+
+    spec = small_spec(alarms={"rollback": ["${pipeline}-${target.name}-fatal"], "insufficient_data": "ok"})
+    spec["stages"][0]["waves"][1]["alarms"] = {"rollback": [{"name": "shared", "region": "eu-west-1"}]}
+    spec["stages"][0]["waves"][1]["targets"][0]["alarms"] = {"insufficient_data": "alarm"}
+
+    pipeline = load_pipeline(specs.write("app.json", spec))
+
+    first, rest = pipeline.stages[0].waves
+    assert first.targets[0].rollback_alarms == (AlarmRef("app-use1-fatal", "us-east-1"),)
+    assert [t.rollback_alarms for t in rest.targets] == [(AlarmRef("shared", "eu-west-1"),)] * 2
+    assert (first.alarm_policy.insufficient_data, rest.alarm_policy.insufficient_data) == ("ok", "ok")
+
+
+@pytest.mark.parametrize(
+    ("alarms", "message"),
+    [
+        (
+            {"rollback": ["x-${target.zone}"]},
+            "$.alarms.rollback[0]: unknown placeholder ${target.zone} (for target 'use1')",
+        ),
+        (
+            {"rollback": ["x-${commit}"]},
+            "$.alarms.rollback[0]: ${commit} is only known at run time; an alarm name cannot use it",
+        ),
+        ({"insufficient_data": "maybe"}, "$.alarms.insufficient_data: 'maybe' is not one of ['alarm', 'ok']"),
+        ({"poll": "often"}, "$.alarms.poll: 'often' is not a duration like 30s, 5m, 1h or 2d"),
+    ],
+)
+def test_bad_alarms_are_reported_at_their_path(specs, alarms, message):
+    with pytest.raises(SpecErrors) as caught:
+        load_pipeline(specs.write("app.json", small_spec(alarms=alarms)))
+    assert str(caught.value.issues[0]).split(": ", 1)[1] == message
+
+
+def test_min_datapoints_needs_a_max(specs):
+    spec = small_spec(
+        bake={"duration": "1h", "min_datapoints": {"namespace": "n", "metric": "m", "count": 5}}
+    )
+    with pytest.raises(SpecErrors) as caught:
+        load_pipeline(specs.write("app.json", spec))
+    assert [i.path for i in caught.value.issues] == ["$.bake"]

@@ -121,8 +121,8 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ),
     (
         "unknown deployer type",
-        lambda d: d["deploy"].update(type="lambda"),
-        "$.deploy.type: 'lambda' is not one of ['command']",
+        lambda d: d["deploy"].update(type="helm"),
+        "$.deploy.type: 'helm' is not one of ['command', 'lambda', 'ecs', 'cloudformation']",
     ),
     (
         "bad artifact store URL",

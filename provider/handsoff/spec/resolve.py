@@ -8,7 +8,12 @@ written, except for deployer types that cannot fill them, for which they are an 
 
 Bake: the bake after a wave is the longest, over its targets, of the target's ``bake``, else the
 wave's, else the pipeline's; ``Target.bake`` holds that per-target value. The bake after a stage
-(after its tests) is the stage's own ``bake`` only; waves do not inherit it.
+(after its tests) is the stage's own ``bake`` only; waves do not inherit it. A bake written as an
+object carries ``min_datapoints`` evidence, which follows the duration it was written with.
+
+Alarms: each key of ``alarms`` (rollback, blockers, insufficient_data, poll, blocker_timeout) resolves
+nearest-wins on its own (target > wave > stage > pipeline). Alarm names take the same placeholders as
+deployer fields and are filled per target; an alarm without a ``region`` is read in its target's region.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Any
 
 from handsoff.model import (
     DEFAULT_AWS_CONN_ID,
+    AlarmPolicy,
+    AlarmRef,
+    BakeEvidence,
     Build,
     Coverage,
     DeployerSpec,
@@ -39,7 +47,7 @@ RUNTIME_PLACEHOLDERS = frozenset({"commit"})
 # Deployer types that run their fields as written and so cannot take runtime placeholders.
 NO_RUNTIME_PLACEHOLDERS = frozenset({"command"})
 NO_DEPLOYER = "no deployer: set deploy on the pipeline, stage, wave or target"
-STRUCTURAL_TARGET_KEYS = frozenset({"deploy", "bake", "remove"})
+STRUCTURAL_TARGET_KEYS = frozenset({"deploy", "bake", "alarms", "remove"})
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)(\}?)")
 _REMOTE_REPO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/@:]+@[^/:]+:")
 
@@ -61,6 +69,7 @@ def resolve_pipeline(document: dict[str, Any], spec_file: Path | str, specs_root
         tags=tuple(document.get("tags", ())),
         artifact_store=document.get("artifacts", {}).get("store"),
         aws_conn_id=document.get("aws_conn_id", DEFAULT_AWS_CONN_ID),
+        rollback_scope=document.get("rollback", {}).get("scope", "all"),
     )
 
 
@@ -72,8 +81,30 @@ def _nearest(node: dict[str, Any], path: str, inherited: _Deploy) -> _Deploy:
     return (node["deploy"], f"{path}.deploy") if "deploy" in node else inherited
 
 
-def _first(*values: timedelta | None) -> timedelta | None:
+def _first(*values: _Bake) -> _Bake:
     return next((value for value in values if value is not None), None)
+
+
+_Bake = tuple[timedelta, BakeEvidence | None] | None  # a bake's duration and the evidence it needs
+_Alarms = dict[str, tuple[Any, str]]  # alarms key → (value, JSON path where it is written)
+
+
+def _alarm_layer(inherited: _Alarms, node: dict[str, Any], path: str) -> _Alarms:
+    """This level's alarms keys over the inherited ones (each key nearest-wins on its own)."""
+    own = node.get("alarms")
+    if not own:
+        return inherited
+    return {**inherited, **{key: (value, f"{path}.alarms.{key}") for key, value in own.items()}}
+
+
+def _policy(alarms: _Alarms) -> AlarmPolicy:
+    default = AlarmPolicy()
+    poll, timeout = alarms.get("poll"), alarms.get("blocker_timeout")
+    return AlarmPolicy(
+        insufficient_data=alarms.get("insufficient_data", (default.insufficient_data, ""))[0],
+        poll=parse_duration(poll[0]) if poll else default.poll,
+        blocker_timeout=parse_duration(timeout[0]) if timeout else default.blocker_timeout,
+    )
 
 
 class _Resolver:
@@ -83,30 +114,67 @@ class _Resolver:
         self.pipeline = document["pipeline"]
         self.file = file
         self.deploy = _nearest(document, "$", None)
-        self.bake = _duration(document.get("bake"))
+        self.bake = _bake(document.get("bake"))
+        self.alarms = _alarm_layer({}, document, "$")
         self.issues: dict[SpecIssue, None] = {}
 
     def stage(self, stage: dict[str, Any], index: int) -> Stage:
         path = f"$.stages[{index}]"
         deploy = _nearest(stage, path, self.deploy)
+        alarms = _alarm_layer(self.alarms, stage, path)
         waves = tuple(
-            self.wave(wave, f"{path}.waves[{number}]", stage["name"], deploy)
+            self.wave(wave, f"{path}.waves[{number}]", stage["name"], deploy, alarms)
             for number, wave in enumerate(stage["waves"])
         )
         tests = tuple(_test(test) for test in stage.get("tests", ()))
-        return Stage(stage["name"], waves, tests, _duration(stage.get("bake")))
+        duration, evidence = _bake(stage.get("bake")) or (None, None)
+        return Stage(stage["name"], waves, tests, duration, evidence, _policy(alarms))
 
-    def wave(self, wave: dict[str, Any], path: str, stage: str, deploy: _Deploy) -> Wave:
+    def wave(self, wave: dict[str, Any], path: str, stage: str, deploy: _Deploy, alarms: _Alarms) -> Wave:
         deploy = _nearest(wave, path, deploy)
+        alarms = _alarm_layer(alarms, wave, path)
         names = {"pipeline": self.pipeline, "stage": stage, "wave": wave["name"]}
-        bake = _first(_duration(wave.get("bake")), self.bake)
-        targets = []
+        bake = _first(_bake(wave.get("bake")), self.bake)
+        targets, blockers = [], {}
         for index, target in enumerate(wave["targets"]):
-            resolved = self.target(target, f"{path}.targets[{index}]", names, deploy, bake)
+            target_path = f"{path}.targets[{index}]"
+            resolved = self.target(target, target_path, names, deploy, bake, alarms)
             if resolved is not None:
                 targets.append(resolved)
-        bakes = [target.bake for target in targets if target.bake is not None]
-        return Wave(wave["name"], tuple(targets), max(bakes, default=None))
+                target_names = self.names(names, target)
+                blockers.update(dict.fromkeys(self.alarm_refs(alarms, "blockers", target_names, target)))
+        baked = [t for t in targets if t.bake is not None]
+        longest = max(baked, key=lambda t: t.bake, default=None)
+        return Wave(
+            wave["name"],
+            tuple(targets),
+            longest.bake if longest else None,
+            longest.bake_evidence if longest else None,
+            tuple(blockers),
+            _policy(alarms),
+        )
+
+    @staticmethod
+    def names(names: dict[str, str], target: dict[str, Any]) -> dict[str, str]:
+        """Placeholder values for one target."""
+        fields = {key: value for key, value in target.items() if key not in STRUCTURAL_TARGET_KEYS}
+        return {**names, **{f"target.{key}": value for key, value in fields.items()}}
+
+    def alarm_refs(
+        self, alarms: _Alarms, key: str, names: dict[str, str], target: dict[str, Any]
+    ) -> list[AlarmRef]:
+        """The `key` alarms (rollback or blockers) of one target, placeholders filled."""
+        if key not in alarms:
+            return []
+        refs, path = alarms[key]
+        filler = _Filler(names, False, target["name"], "an alarm name", self.file, self.issues)
+        resolved = []
+        for index, ref in enumerate(refs):
+            name, region = (ref, None) if isinstance(ref, str) else (ref["name"], ref.get("region"))
+            where = f"{path}[{index}]" if isinstance(ref, str) else f"{path}[{index}].name"
+            filled = filler.fill(name, where)
+            resolved.append(AlarmRef(filled, region or target.get("region")))
+        return resolved
 
     def target(
         self,
@@ -114,20 +182,25 @@ class _Resolver:
         path: str,
         names: dict[str, str],
         deploy: _Deploy,
-        bake: timedelta | None,
+        bake: _Bake,
+        alarms: _Alarms,
     ) -> Target | None:
         chosen = _nearest(target, path, deploy)
         if chosen is None:
             self.issues[SpecIssue(self.file, path, NO_DEPLOYER)] = None
             return None
         fields = {key: value for key, value in target.items() if key not in STRUCTURAL_TARGET_KEYS}
-        names = {**names, **{f"target.{key}": value for key, value in fields.items()}}
+        names = self.names(names, target)
         deployer = self.deployer(*chosen, names, target["name"])
-        return Target(target["name"], deployer, fields, _first(_duration(target.get("bake")), bake))
+        alarms = _alarm_layer(alarms, target, path)
+        duration, evidence = _first(_bake(target.get("bake")), bake) or (None, None)
+        rollback = tuple(self.alarm_refs(alarms, "rollback", names, target))
+        return Target(target["name"], deployer, fields, duration, evidence, rollback)
 
     def deployer(self, deploy: dict[str, Any], path: str, names: dict[str, str], target: str) -> DeployerSpec:
         kind = deploy["type"]
-        filler = _Filler(names, kind not in NO_RUNTIME_PLACEHOLDERS, target, kind, self.file, self.issues)
+        runtime_ok = kind not in NO_RUNTIME_PLACEHOLDERS
+        filler = _Filler(names, runtime_ok, target, f"the {kind} deployer", self.file, self.issues)
         fields = {
             key: filler.fill(value, child_path(path, key)) for key, value in deploy.items() if key != "type"
         }
@@ -170,7 +243,7 @@ class _Filler:
             if self.runtime_ok:
                 return match.group(0)
             self._problem(
-                path, f"${{{name}}} is only known at run time; the {self.kind} deployer cannot use it"
+                path, f"${{{name}}} is only known at run time; {self.kind} cannot use it"
             )
         elif name.startswith("target."):
             self._problem(path, f"unknown placeholder ${{{name}}} (for target {self.target!r})")
@@ -184,6 +257,26 @@ class _Filler:
 
 def _duration(text: str | None) -> timedelta | None:
     return None if text is None else parse_duration(text)
+
+
+def _bake(value: str | dict[str, Any] | None) -> _Bake:
+    """A bake as written (a duration, or {duration, min_datapoints, max}) → (duration, evidence)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_duration(value), None
+    wanted = value.get("min_datapoints")
+    evidence = None
+    if wanted:
+        evidence = BakeEvidence(
+            namespace=wanted["namespace"],
+            metric=wanted["metric"],
+            count=wanted["count"],
+            max=parse_duration(value["max"]),
+            dimensions=wanted.get("dimensions", {}),
+            region=wanted.get("region"),
+        )
+    return parse_duration(value["duration"]), evidence
 
 
 def _test(test: dict[str, Any]) -> TestSuite:

@@ -16,7 +16,7 @@ from handsoff.spec.errors import SpecIssue, child_path, json_path, parts_sort_ke
 
 SCHEMA_FILE = "pipeline.schema.json"
 REMOVAL_KEYS = frozenset({"name", "remove"})
-RESERVED_TARGET_KEYS = ("name", "region", "deploy", "bake", "remove")
+RESERVED_TARGET_KEYS = ("name", "region", "deploy", "bake", "alarms", "remove")
 _NAME_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
 _ANNOTATIONS = frozenset({"title", "description", "default", "$comment"})
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
@@ -51,7 +51,10 @@ def _inline(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
 
 
 def _without_required(node: Any) -> Any:
-    """Copy of a schema node with every ``required`` keyword removed (for templates)."""
+    """Copy of a schema node with every ``required`` keyword removed (for templates).
+
+    Conditions (``if``) keep theirs: they choose a branch, they do not demand a key.
+    """
     if isinstance(node, list):
         return [_without_required(item) for item in node]
     if not isinstance(node, dict):
@@ -59,6 +62,8 @@ def _without_required(node: Any) -> Any:
     return {
         key: {name: _without_required(sub) for name, sub in value.items()}
         if key in _NAME_MAPS
+        else value
+        if key == "if"
         else _without_required(value)
         for key, value in node.items()
         if key != "required"
