@@ -54,5 +54,5 @@ def test_deploy_then_rollback_restores_exactly_the_previous_version(
 
 
 def test_unknown_deployer_type_is_named():
-    with pytest.raises(ValueError, match="unknown deployer type 'helm'; known: command"):
+    with pytest.raises(ValueError, match="unknown deployer type 'helm'; known: cloudformation, command, ecs, lambda"):
         get_deployer({"type": "helm"})

@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from handsoff.deployers.aws_lambda import LambdaDeployer
 from handsoff.deployers.base import Deployer
+from handsoff.deployers.cloudformation import CloudFormationDeployer
 from handsoff.deployers.command import CommandDeployer
+from handsoff.deployers.ecs import EcsDeployer
 
-DEPLOYERS: dict[str, type[Deployer]] = {cls.type: cls for cls in (CommandDeployer,)}
+DEPLOYERS: dict[str, type[Deployer]] = {
+    cls.type: cls for cls in (CommandDeployer, LambdaDeployer, EcsDeployer, CloudFormationDeployer)
+}
 
 
 def get_deployer(spec: Mapping[str, Any]) -> Deployer:

@@ -1,0 +1,162 @@
+"""The `lambda` deployer: new code → a published version → the alias, optionally through a canary share.
+
+The alias is what callers invoke, so "what runs" is the alias's version. A canary first sends
+`canary.percent` of the alias's traffic to the new version (RoutingConfig) and `promote` shifts the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from handsoff.deployers.base import DeployContext, Deployer
+from handsoff.spec.durations import parse_duration
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
+
+log = logging.getLogger(__name__)
+
+
+class LambdaDeployer(Deployer):
+    """Updates a function's code from the artifact zip, publishes a version and points an alias at it."""
+
+    type = "lambda"
+    #: bound on waiting for a code update (LastUpdateStatus) and for the published version to be active
+    wait_timeout: ClassVar[timedelta] = timedelta(minutes=5)
+    poll_seconds: ClassVar[int] = 5
+
+    def _hook(self, ctx: DeployContext) -> LambdaHook:
+        # lazy: parsing DAGs needs no boto
+        from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
+
+        return LambdaHook(aws_conn_id=ctx.aws_conn_id, region_name=self.field("region", ctx) or ctx.region)
+
+    def _names(self, ctx: DeployContext) -> tuple[str, str]:
+        return self.field("function", ctx), self.field("alias", ctx, "live")
+
+    def _detail(self, hook: LambdaHook, ctx: DeployContext, version: str | None) -> dict[str, Any]:
+        function, alias = self._names(ctx)
+        return {"function": function, "alias": alias, "version": version, "region": hook.conn_region_name}
+
+    def canary_bake(self) -> timedelta | None:
+        """The canary's bake (`canary.bake`), None without a canary."""
+        canary = self.fields.get("canary")
+        return parse_duration(canary["bake"]) if canary else None
+
+    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
+        """Publish the artifact as a new version; point the alias at it, or give it the canary share."""
+        hook = self._hook(ctx)
+        function, alias = self._names(ctx)
+        current = self._alias_version(hook, function, alias)
+        version = self._publish(hook, function, ctx)
+        detail = self._detail(hook, ctx, version)
+        canary = self.fields.get("canary")
+        if canary is None:
+            self._point(hook, function, alias, version)
+            return detail
+        if current is None or current == version:
+            log.info("Lambda %s:%s: nothing to split traffic with; canary skipped", function, alias)
+            self._point(hook, function, alias, version)
+            return {**detail, "canary": "skipped"}
+        self._point(hook, function, alias, current, {version: canary["percent"] / 100})
+        return {**detail, "canary_version": version, "previous_version": current}
+
+    def promote(self, ctx: DeployContext, detail: dict[str, Any]) -> dict[str, Any]:
+        """Send all of the alias's traffic to the new version and clear the routing config."""
+        hook = self._hook(ctx)
+        function, alias = self._names(ctx)
+        self._point(hook, function, alias, detail["version"])
+        carried = {k: detail[k] for k in ("previous_version",) if k in detail}
+        return {**self._detail(hook, ctx, detail["version"]), **carried}
+
+    def current_version(self, ctx: DeployContext) -> str | None:
+        """The version the alias points at (None when there is no alias)."""
+        return self._alias_version(self._hook(ctx), *self._names(ctx))
+
+    def rollback(self, ctx: DeployContext) -> dict[str, Any]:
+        """Point the alias at ctx.previous's version, routing cleared; ctx.previous None: delete the alias.
+
+        Without a previous deploy nothing served through the alias before this pipeline, so the alias is
+        removed (the function and its versions stay). Running it twice leaves the same state.
+        """
+        hook = self._hook(ctx)
+        function, alias = self._names(ctx)
+        if ctx.previous is None:
+            self._delete_alias(hook, function, alias)
+            return self._detail(hook, ctx, None)
+        version = ctx.previous.detail.get("version")
+        if not version:
+            raise ValueError(
+                f"the ledger entry of commit {ctx.previous.commit} has no Lambda version; "
+                f"cannot restore alias {alias!r} of function {function!r}"
+            )
+        self._point(hook, function, alias, version)
+        return self._detail(hook, ctx, version)
+
+    def _publish(self, hook: LambdaHook, function: str, ctx: DeployContext) -> str:
+        if ctx.artifact is None:
+            raise ValueError(f"the lambda deployer of target {ctx.target} needs the artifact (a zip file)")
+        self._wait(hook, "function_updated_v2", function, FunctionName=function)  # no update in flight
+        update = hook.conn.update_function_code(FunctionName=function, ZipFile=ctx.artifact.read_bytes())
+        self._wait(hook, "function_updated_v2", function, FunctionName=function)
+        published = hook.conn.publish_version(FunctionName=function, CodeSha256=update["CodeSha256"])
+        version = published["Version"]
+        self._wait(hook, "published_version_active", function, FunctionName=function, Qualifier=version)
+        log.info("Lambda %s: published version %s (code %s)", function, version, update["CodeSha256"])
+        return version
+
+    def _wait(self, hook: LambdaHook, waiter: str, function: str, **kwargs: Any) -> None:
+        attempts = max(1, int(self.wait_timeout.total_seconds() // self.poll_seconds))
+        config = {"Delay": self.poll_seconds, "MaxAttempts": attempts}
+        from botocore.exceptions import WaiterError
+
+        try:
+            hook.get_waiter(waiter).wait(**kwargs, WaiterConfig=config)
+        except WaiterError as err:
+            if _not_found(err.last_response):
+                raise _missing(hook, function) from None
+            raise RuntimeError(f"Lambda function {function!r}: {waiter} did not succeed: {err}") from err
+
+    def _alias_version(self, hook: LambdaHook, function: str, alias: str) -> str | None:
+        try:
+            return hook.conn.get_alias(FunctionName=function, Name=alias)["FunctionVersion"]
+        except hook.conn.exceptions.ResourceNotFoundException:
+            pass
+        try:  # the alias is missing: is the function there at all?
+            hook.conn.get_function_configuration(FunctionName=function)
+        except hook.conn.exceptions.ResourceNotFoundException:
+            raise _missing(hook, function) from None
+        return None
+
+    def _point(
+        self,
+        hook: LambdaHook,
+        function: str,
+        alias: str,
+        version: str,
+        weights: dict[str, float] | None = None,
+    ) -> None:
+        """Create or update the alias: `version` plus the extra `weights` (none: routing cleared)."""
+        routing = {"AdditionalVersionWeights": weights or {}}
+        exists = self._alias_version(hook, function, alias) is not None
+        call = hook.conn.update_alias if exists else hook.conn.create_alias
+        call(FunctionName=function, Name=alias, FunctionVersion=version, RoutingConfig=routing)
+        log.info("Lambda %s:%s → version %s %s", function, alias, version, weights or "")
+
+    def _delete_alias(self, hook: LambdaHook, function: str, alias: str) -> None:
+        if self._alias_version(hook, function, alias) is None:
+            return
+        with contextlib.suppress(hook.conn.exceptions.ResourceNotFoundException):
+            hook.conn.delete_alias(FunctionName=function, Name=alias)
+        log.info("Lambda %s: alias %s deleted", function, alias)
+
+
+def _not_found(response: dict[str, Any] | None) -> bool:
+    return (response or {}).get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
+def _missing(hook: LambdaHook, function: str) -> ValueError:
+    return ValueError(f"Lambda function {function!r} not found in region {hook.conn_region_name}")

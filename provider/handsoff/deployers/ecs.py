@@ -1,0 +1,135 @@
+"""The `ecs` deployer: a new task definition revision with one container's image replaced, then the service.
+
+Everything else in the task definition is copied from the revision the service runs now, so a deploy
+changes exactly one image. The ledger records the task definition ARN; rollback restores exactly that.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from handsoff.deployers.base import DeployContext, Deployer
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+log = logging.getLogger(__name__)
+
+
+class EcsDeployer(Deployer):
+    """Registers a revision with `container` running `image` and rolls the service onto it."""
+
+    type = "ecs"
+    #: bound on waiting for the service to be stable (boto's `services_stable` waiter)
+    wait_timeout: ClassVar[timedelta] = timedelta(minutes=30)
+    poll_seconds: ClassVar[int] = 15
+
+    def _hook(self, ctx: DeployContext) -> EcsHook:
+        # lazy: parsing DAGs needs no boto
+        from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+        return EcsHook(aws_conn_id=ctx.aws_conn_id, region_name=self.field("region", ctx) or ctx.region)
+
+    def _names(self, ctx: DeployContext) -> tuple[str, str]:
+        return self.field("cluster", ctx), self.field("service", ctx)
+
+    def deploy(self, ctx: DeployContext) -> dict[str, Any]:
+        """Register the new revision, update the service to it and wait until it is stable."""
+        hook = self._hook(ctx)
+        cluster, service = self._names(ctx)
+        old = self._service(hook, cluster, service)["taskDefinition"]
+        new = self._register(hook, old, self.field("container", ctx), self.field("image", ctx))
+        self._switch(hook, cluster, service, new)
+        return {
+            "cluster": cluster,
+            "service": service,
+            "task_definition": new,
+            "previous_task_definition": old,
+        }
+
+    def current_version(self, ctx: DeployContext) -> str | None:
+        """The task definition ARN the service runs."""
+        return self._service(self._hook(ctx), *self._names(ctx))["taskDefinition"]
+
+    def rollback(self, ctx: DeployContext) -> dict[str, Any]:
+        """Update the service back to ctx.previous's task definition and wait until it is stable.
+
+        An ECS service always runs some task definition, so with nothing recorded before
+        (ctx.previous None) there is nothing this deployer could restore: it raises ValueError.
+        """
+        cluster, service = self._names(ctx)
+        if ctx.previous is None:
+            raise ValueError(
+                f"nothing recorded before for ECS service {service!r} in cluster {cluster!r} "
+                f"(target {ctx.target}); cannot restore a previous task definition"
+            )
+        previous = ctx.previous.detail.get("task_definition")
+        if not previous:
+            raise ValueError(
+                f"the ledger entry of commit {ctx.previous.commit} has no task definition; "
+                f"cannot restore ECS service {service!r} in cluster {cluster!r}"
+            )
+        hook = self._hook(ctx)
+        self._service(hook, cluster, service)  # a clear error when the service is not there
+        self._switch(hook, cluster, service, previous)
+        return {"cluster": cluster, "service": service, "task_definition": previous}
+
+    def _service(self, hook: EcsHook, cluster: str, service: str) -> dict[str, Any]:
+        where = f"in region {hook.conn_region_name}"
+        try:
+            found = hook.conn.describe_services(cluster=cluster, services=[service])
+        except hook.conn.exceptions.ClusterNotFoundException:
+            raise ValueError(f"ECS cluster {cluster!r} not found {where}") from None
+        active = [s for s in found["services"] if s["status"] == "ACTIVE"]
+        if not active:
+            raise ValueError(f"ECS service {service!r} not found in cluster {cluster!r} {where}")
+        return active[0]
+
+    def _register(self, hook: EcsHook, current: str, container: str, image: str) -> str:
+        described = hook.conn.describe_task_definition(taskDefinition=current, include=["TAGS"])
+        accepted = hook.conn.meta.service_model.operation_model("RegisterTaskDefinition").input_shape.members
+        request = {k: v for k, v in described["taskDefinition"].items() if k in accepted}
+        if described.get("tags"):
+            request["tags"] = described["tags"]
+        request["containerDefinitions"] = _with_image(
+            request["containerDefinitions"], container, image, current
+        )
+        new = hook.conn.register_task_definition(**request)["taskDefinition"]["taskDefinitionArn"]
+        log.info("ECS: registered %s (%s=%s), from %s", new, container, image, current)
+        return new
+
+    def _switch(self, hook: EcsHook, cluster: str, service: str, task_definition: str) -> None:
+        """Update the service to `task_definition`; wait until stable and check ECS did not roll it back."""
+        hook.conn.update_service(cluster=cluster, service=service, taskDefinition=task_definition)
+        attempts = max(1, int(self.wait_timeout.total_seconds() // self.poll_seconds))
+        config = {"Delay": self.poll_seconds, "MaxAttempts": attempts}
+        from botocore.exceptions import WaiterError
+
+        try:
+            hook.get_waiter("services_stable").wait(cluster=cluster, services=[service], WaiterConfig=config)
+        except WaiterError as err:
+            raise RuntimeError(
+                f"ECS service {service!r} in cluster {cluster!r} did not become stable on "
+                f"{task_definition} within {self.wait_timeout}: {err}"
+            ) from err
+        running = self._service(hook, cluster, service)["taskDefinition"]
+        if running != task_definition:
+            raise RuntimeError(
+                f"ECS service {service!r} in cluster {cluster!r} runs {running}, not {task_definition} "
+                "(rolled back by the deployment circuit breaker?)"
+            )
+        log.info("ECS service %s/%s is stable on %s", cluster, service, task_definition)
+
+
+def _with_image(
+    containers: list[dict[str, Any]], name: str, image: str, task_definition: str
+) -> list[dict[str, Any]]:
+    """The container definitions with container `name`'s image replaced; ValueError when it is missing."""
+    names = [c["name"] for c in containers]
+    if name not in names:
+        raise ValueError(
+            f"container {name!r} is not in task definition {task_definition} (containers: {', '.join(names)})"
+        )
+    return [{**c, "image": image} if c["name"] == name else c for c in containers]
