@@ -118,3 +118,61 @@ def test_unknown_commit_fails_the_run_at_once_and_deploys_nothing(airflow_db, ex
     assert not (fleet / PIPELINE).exists()
     out, err = capfd.readouterr()
     assert "unknown commit deadbeef1234 in" in out + err  # the task log says why
+
+
+BREAKS_BETA = """import os
+import unittest
+
+
+class BetaOnly(unittest.TestCase):
+    def test_beta_is_broken(self):
+        self.assertNotEqual(os.environ.get("HANDSOFF_STAGE"), "beta", "this change breaks beta")
+"""
+
+
+def _set_scope(specs: Path, scope: str) -> None:
+    spec_file = specs / f"{PIPELINE}.json"
+    spec = json.loads(spec_file.read_text())
+    spec["rollback"] = {"scope": scope, "retries": 1, "retry_delay": "1s"}
+    spec_file.write_text(json.dumps(spec))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("scope", "rolled_back"), [("all", ["beta-pdx", "alpha-pdx"]), ("wave", ["beta-pdx"])]
+)
+def test_failed_tests_roll_back_and_fail_the_run(airflow_db, example_specs, scope, rolled_back):
+    specs, repo, fleet = example_specs
+    store = airflow_db / "handsoff" / "artifacts"
+    _set_scope(specs, scope)
+    dag = _load(specs)
+    good = repo.commit("good change")
+    assert _run(dag, good).state == "success"
+
+    bad = repo.commit("breaks beta", files={"tests/integ/test_zz_beta.py": BREAKS_BETA})
+    run = _run(dag, bad)
+
+    assert run.state == "failed"
+    states = {task_id: ti.state for task_id, ti in _task_instances(run).items()}
+    assert states["outcome"] == "failed"
+    assert states["beta.beta.rollback"] == "success"
+    assert states["alpha.alpha.rollback"] == ("success" if scope == "all" else "skipped")
+    assert states["prod.rest.rollback"] == "skipped"
+    assert states["gamma.gamma.deploy_gamma-pdx"] == "upstream_failed"  # nothing after the failure deploys
+    # newest wave first, each restored to exactly the previous commit
+    log = (fleet / PIPELINE / "deploys.log").read_text().splitlines()
+    assert [line.split()[1] for line in log if line.startswith("rollback")] == rolled_back
+    versions = {
+        t.name: (fleet / PIPELINE / t.name / "VERSION").read_text().strip()
+        for t in (fleet / PIPELINE).iterdir()
+        if (t / "VERSION").exists()
+    }
+    assert versions["beta-pdx"] == good
+    assert versions["alpha-pdx"] == (good if scope == "all" else bad)
+    assert versions["pdx"] == good
+    record = _ledger(store, "beta-pdx")
+    assert (record["current"]["commit"], record["current"]["action"], record["current"]["run_id"]) == (
+        good,
+        "rollback",
+        run.run_id,
+    )

@@ -20,8 +20,14 @@ def orders_dag(tmp_path_factory: pytest.TempPathFactory):
     return build_dag(load_pipeline(root / "orders-api.json", root))
 
 
+WATCHERS = {"rollback_plan", "outcome"}  # downstream of every deployment task
+
+
 def _downstream(dag, task_id: str) -> set[str]:
-    return set(dag.get_task(task_id).downstream_task_ids)
+    """The deployment tasks that follow `task_id` (the rollback plan and watcher follow all of them)."""
+    downstream = set(dag.get_task(task_id).downstream_task_ids)
+    assert downstream >= WATCHERS, task_id
+    return downstream - WATCHERS
 
 
 def test_the_issue_example_maps_to_groups_in_pipeline_order(orders_dag):
@@ -30,7 +36,7 @@ def test_the_issue_example_maps_to_groups_in_pipeline_order(orders_dag):
     assert dag.max_active_runs == 1
     assert set(dag.tags) == {"handsoff", "orders"}
     assert dag.default_args["owner"] == "orders-team"
-    assert set(dag.task_group.children) == {"source", "build", "alpha", "beta", "gamma", "prod"}
+    assert set(dag.task_group.children) == {"source", "build", "alpha", "beta", "gamma", "prod", *WATCHERS}
     assert _downstream(dag, "source") == {"build"}
     assert _downstream(dag, "build") == {"alpha.alpha.deploy_alpha"}
     assert _downstream(dag, "alpha.alpha.deploy_alpha") == {"alpha.test_integration"}
@@ -88,3 +94,32 @@ def test_serializes(orders_dag):
 
     data = DagSerialization.to_dict(orders_dag)
     assert len(data["dag"]["tasks"]) == len(orders_dag.tasks)
+
+
+def test_every_wave_has_a_rollback_chained_newest_first_after_the_plan(orders_dag):
+    dag = orders_dag
+    rollbacks = [
+        "prod.rest.rollback",
+        "prod.first-region.rollback",
+        "prod.onebox.rollback",
+        "gamma.gamma.rollback",
+        "beta.beta.rollback",
+        "alpha.alpha.rollback",
+    ]
+    plan = dag.get_task("rollback_plan")
+    assert set(plan.downstream_task_ids) == {*rollbacks, "outcome"}
+    assert plan.trigger_rule == "all_done"
+    for newer, older in zip(rollbacks, rollbacks[1:], strict=False):
+        assert older in dag.get_task(newer).downstream_task_ids
+    assert {dag.get_task(r).trigger_rule for r in rollbacks} == {"all_done"}
+    outcome = dag.get_task("outcome")
+    assert outcome.trigger_rule == "one_failed"
+    assert set(outcome.upstream_task_ids) == {t.task_id for t in dag.tasks} - {"outcome"}
+    waves = plan.plan["waves"]
+    assert waves[3] == {
+        "stage": "prod",
+        "wave": "onebox",
+        "rollback_task": "prod.onebox.rollback",
+        "failure_tasks": ["prod.onebox.deploy_use1-onebox", "prod.onebox.bake"],
+    }
+    assert plan.plan["stage_tasks"]["alpha"] == ["alpha.test_integration", "alpha.bake"]

@@ -1,23 +1,26 @@
 """Pipeline model → Airflow DAG: the only place that knows how a pipeline maps to tasks and groups.
 
-source → build → [stage: [wave: deploy targets in parallel → bake] … → tests (shards) → bake] …
+source → build → [stage: [wave: blockers → deploy targets in parallel → bake] … → tests → bake] …
+               → rollback_plan (ALL_DONE) → rollback tasks, newest wave first → outcome (ONE_FAILED)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, TaskGroup, cross_downstream
+from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, cross_downstream
 
-from handsoff.model import Pipeline, Stage, TestSuite, Wave
+from handsoff.model import AlarmPolicy, AlarmRef, BakeEvidence, Pipeline, Stage, Target, TestSuite, Wave
 from handsoff.operators.build import BuildArtifactOperator
 from handsoff.operators.deploy import DeployTargetOperator
+from handsoff.operators.rollback import RollbackPlanOperator, RollbackWaveOperator, RunOutcomeOperator
 from handsoff.operators.shard import RunTestShardOperator
 from handsoff.operators.source import ResolveSourceOperator
 from handsoff.pipeline_doc import pipeline_doc
 from handsoff.sensors.bake import BakeSensor
+from handsoff.sensors.blocker import BlockerSensor
 from handsoff.spec.durations import format_duration
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -44,71 +47,190 @@ def build_dag(pipeline: Pipeline) -> DAG:
             )
         },
     ) as dag:
-        common = _common_args(pipeline)
-        source = ResolveSourceOperator(
-            task_id="source", repo=pipeline.source.repo, branch=pipeline.source.branch
-        )
-        build = BuildArtifactOperator(
-            task_id="build",
-            steps=[_step_args(s.name, s.command, s.timeout) for s in pipeline.build.steps],
-            artifact=pipeline.build.artifact,
-            coverage=_coverage_args(pipeline),
-            **common,
-        )
-        source >> build
-        ends: Tasks = [build]
-        for stage in pipeline.stages:
-            ends = _stage(stage, common, after=ends)
+        _PipelineGraph(pipeline).build()
     return dag
 
 
-def _stage(stage: Stage, common: dict[str, Any], after: Tasks) -> Tasks:
-    with TaskGroup(stage.name, tooltip=f"stage {stage.name}"):
-        ends = after
-        for wave in stage.waves:
-            ends = _wave(stage, wave, common, after=ends)
-        tests = [_test(stage, suite, common) for suite in stage.tests]
-        if tests:
-            _link(ends, tests)
-            ends = tests
-        if stage.bake:
-            bake = BakeSensor(task_id="bake", bake_seconds=int(stage.bake.total_seconds()))
-            _link(ends, [bake])
-            ends = [bake]
-    return ends
+def alarm_map(refs: Iterable[AlarmRef]) -> dict[str, list[str]]:
+    """Alarm names by region ("" = the connection's region), each once, in order."""
+    grouped: dict[str, dict[str, None]] = {}
+    for ref in refs:
+        grouped.setdefault(ref.region or "", {})[ref.name] = None
+    return {region: list(names) for region, names in grouped.items()}
 
 
-def _wave(stage: Stage, wave: Wave, common: dict[str, Any], after: Tasks) -> Tasks:
-    with TaskGroup(wave.name, tooltip=f"wave {wave.name}: {', '.join(t.name for t in wave.targets)}"):
-        deploys = [
-            DeployTargetOperator(
-                task_id=f"deploy_{target.name}",
+class _PipelineGraph:
+    """Builds the tasks of one pipeline inside the current DAG context."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.common = {
+            "pipeline": pipeline.id,
+            "repo": pipeline.source.repo,
+            "store": pipeline.artifact_store,
+            "aws_conn_id": pipeline.aws_conn_id,
+        }
+        self.tasks: list[Any] = []  # every deployment task (rollback and outcome depend on them)
+        self.waves: list[dict[str, Any]] = []  # for the rollback plan, in deployment order
+        self.wave_groups: list[tuple[TaskGroup, Stage, Wave, list[dict[str, Any]]]] = []
+        self.stage_tasks: dict[str, list[str]] = {}
+
+    def build(self) -> None:
+        source = ResolveSourceOperator(
+            task_id="source", repo=self.pipeline.source.repo, branch=self.pipeline.source.branch
+        )
+        build = BuildArtifactOperator(
+            task_id="build",
+            steps=[_step_args(s.name, s.command, s.timeout) for s in self.pipeline.build.steps],
+            artifact=self.pipeline.build.artifact,
+            coverage=_coverage_args(self.pipeline),
+            **self.common,
+        )
+        source >> build
+        self.tasks += [source, build]
+        ends: Tasks = [build]
+        for stage in self.pipeline.stages:
+            ends = self.stage(stage, after=ends)
+        self.rollback()
+
+    def stage(self, stage: Stage, after: Tasks) -> Tasks:
+        with TaskGroup(stage.name, tooltip=f"stage {stage.name}"):
+            ends, deployed = after, []
+            for wave in stage.waves:
+                deployed += wave.targets
+                ends = self.wave(stage, wave, after=ends, in_scope=deployed)
+            tests = [self.test(stage, suite) for suite in stage.tests]
+            if tests:
+                _link(ends, tests)
+                ends = tests
+            failure_tasks = [t.task_id for t in tests]
+            if stage.bake is not None:
+                bake = self.bake(stage.bake, stage.bake_evidence, stage.alarm_policy, deployed)
+                _link(ends, [bake])
+                ends = [bake]
+                failure_tasks.append(bake.task_id)
+            self.stage_tasks[stage.name] = failure_tasks
+        return ends
+
+    def wave(self, stage: Stage, wave: Wave, after: Tasks, in_scope: list[Target]) -> Tasks:
+        policy = wave.alarm_policy
+        with TaskGroup(
+            wave.name, tooltip=f"wave {wave.name}: {', '.join(t.name for t in wave.targets)}"
+        ) as group:
+            if wave.blockers:
+                blockers = BlockerSensor(
+                    task_id="blockers",
+                    alarms=alarm_map(wave.blockers),
+                    timeout_seconds=int(policy.blocker_timeout.total_seconds()),
+                    aws_conn_id=self.pipeline.aws_conn_id,
+                    poll_seconds=policy.poll.total_seconds(),
+                    insufficient_data=policy.insufficient_data,
+                )
+                _link(after, [blockers])
+                self.tasks.append(blockers)
+                after = [blockers]
+            deploys = [self.deploy(stage, wave, target) for target in wave.targets]
+            _link(after, deploys)
+            ends: Tasks = deploys
+            if wave.bake is not None:
+                bake = self.bake(wave.bake, wave.bake_evidence, policy, in_scope)
+                _link(deploys, [bake])
+                ends = [bake]
+        targets = [
+            {"fields": dict(t.fields), "deploy": t.deployer.to_dict(), "deploy_task": d.task_id}
+            for t, d in zip(wave.targets, deploys, strict=True)
+        ]
+        self.wave_groups.append((group, stage, wave, targets))
+        self.waves.append(
+            {
+                "stage": stage.name,
+                "wave": wave.name,
+                "rollback_task": f"{group.group_id}.rollback",
+                "failure_tasks": [d.task_id for d in deploys]
+                + ([ends[0].task_id] if ends is not deploys else []),
+            }
+        )
+        return ends
+
+    def deploy(self, stage: Stage, wave: Wave, target: Target) -> DeployTargetOperator:
+        task = DeployTargetOperator(
+            task_id=f"deploy_{target.name}",
+            stage=stage.name,
+            wave=wave.name,
+            target=dict(target.fields),
+            deploy=target.deployer.to_dict(),
+            alarms=alarm_map(target.rollback_alarms),
+            poll_seconds=wave.alarm_policy.poll.total_seconds(),
+            insufficient_data=wave.alarm_policy.insufficient_data,
+            **self.common,
+        )
+        self.tasks.append(task)
+        return task
+
+    def bake(
+        self, duration: timedelta, evidence: BakeEvidence | None, policy: AlarmPolicy, in_scope: list[Target]
+    ) -> BakeSensor:
+        task = BakeSensor(
+            task_id="bake",
+            bake_seconds=int(duration.total_seconds()),
+            alarms=alarm_map(ref for t in in_scope for ref in t.rollback_alarms) or None,
+            aws_conn_id=self.pipeline.aws_conn_id,
+            poll_seconds=policy.poll.total_seconds(),
+            insufficient_data=policy.insufficient_data,
+            datapoints=_datapoints(evidence, in_scope),
+            max_seconds=int(evidence.max.total_seconds()) if evidence else None,
+        )
+        self.tasks.append(task)
+        return task
+
+    def test(self, stage: Stage, suite: TestSuite) -> Any:
+        task = RunTestShardOperator.partial(
+            task_id=f"test_{suite.name}",
+            stage=stage.name,
+            test=suite.name,
+            command=suite.command,
+            shard_total=suite.shards,
+            timeout=format_duration(suite.timeout) if suite.timeout else None,
+            **self.common,
+        ).expand(shard_index=list(range(suite.shards)))
+        self.tasks.append(task)
+        return task
+
+    def rollback(self) -> None:
+        """The plan (after everything), one rollback task per wave (newest first), the watcher."""
+        plan = {"scope": self.pipeline.rollback_scope, "waves": self.waves, "stage_tasks": self.stage_tasks}
+        outcome = RunOutcomeOperator(task_id="outcome", trigger_rule=TriggerRule.ONE_FAILED)
+        planner = RollbackPlanOperator(
+            task_id="rollback_plan",
+            plan=plan,
+            outcome_task=outcome.task_id,
+            trigger_rule=TriggerRule.ALL_DONE,
+        )
+        self.tasks >> planner
+        previous = None
+        rollbacks = []
+        for index in reversed(range(len(self.wave_groups))):
+            group, stage, wave, targets = self.wave_groups[index]
+            task = RollbackWaveOperator(
+                task_id="rollback",
+                task_group=group,
                 stage=stage.name,
                 wave=wave.name,
-                target=dict(target.fields),
-                deploy=target.deployer.to_dict(),
-                **common,
+                targets=targets,
+                plan=plan,
+                index=index,
+                trigger_rule=TriggerRule.ALL_DONE,
+                retries=self.pipeline.rollback_retries,
+                retry_delay=self.pipeline.rollback_retry_delay,
+                retry_exponential_backoff=2.0,
+                **self.common,
             )
-            for target in wave.targets
-        ]
-        _link(after, deploys)
-        if not wave.bake:
-            return deploys
-        bake = BakeSensor(task_id="bake", bake_seconds=int(wave.bake.total_seconds()))
-        _link(deploys, [bake])
-        return [bake]
-
-
-def _test(stage: Stage, suite: TestSuite, common: dict[str, Any]) -> Any:
-    return RunTestShardOperator.partial(
-        task_id=f"test_{suite.name}",
-        stage=stage.name,
-        test=suite.name,
-        command=suite.command,
-        shard_total=suite.shards,
-        timeout=format_duration(suite.timeout) if suite.timeout else None,
-        **common,
-    ).expand(shard_index=list(range(suite.shards)))
+            planner >> task
+            if previous is not None:
+                previous >> task
+            previous = task
+            rollbacks.append(task)
+        [*self.tasks, planner, *rollbacks] >> outcome
 
 
 def _link(upstream: Tasks, downstream: Tasks) -> None:
@@ -119,12 +241,16 @@ def _link(upstream: Tasks, downstream: Tasks) -> None:
         cross_downstream(list(upstream), list(downstream))
 
 
-def _common_args(pipeline: Pipeline) -> dict[str, Any]:
+def _datapoints(evidence: BakeEvidence | None, in_scope: list[Target]) -> dict[str, Any] | None:
+    if evidence is None:
+        return None
+    region = evidence.region or next((t.region for t in in_scope if t.region), None)
     return {
-        "pipeline": pipeline.id,
-        "repo": pipeline.source.repo,
-        "store": pipeline.artifact_store,
-        "aws_conn_id": pipeline.aws_conn_id,
+        "namespace": evidence.namespace,
+        "metric": evidence.metric,
+        "dimensions": dict(evidence.dimensions),
+        "count": evidence.count,
+        "region": region or "",
     }
 
 
@@ -137,6 +263,3 @@ def _coverage_args(pipeline: Pipeline) -> dict[str, Any] | None:
     if cov is None:
         return None
     return {"command": cov.command, "report": cov.report, "min_percent": cov.min_percent}
-
-
-__all__ = ["build_dag"]

@@ -171,6 +171,8 @@ class Pipeline:
     artifact_store: str | None = None
     aws_conn_id: str = DEFAULT_AWS_CONN_ID
     rollback_scope: str = "all"
+    rollback_retries: int = 3
+    rollback_retry_delay: timedelta = timedelta(seconds=30)
 
     def targets(self) -> tuple[Target, ...]:
         """Every target, in deployment order."""

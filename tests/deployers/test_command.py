@@ -54,5 +54,6 @@ def test_deploy_then_rollback_restores_exactly_the_previous_version(
 
 
 def test_unknown_deployer_type_is_named():
-    with pytest.raises(ValueError, match="unknown deployer type 'helm'; known: cloudformation, command, ecs, lambda"):
+    known = "cloudformation, command, ecs, lambda"
+    with pytest.raises(ValueError, match=f"unknown deployer type 'helm'; known: {known}"):
         get_deployer({"type": "helm"})

@@ -1,25 +1,34 @@
-"""The deploy task: one target, one commit, recorded in the ledger."""
+"""The deploy task: one target, one commit, recorded in the ledger.
+
+A deployer with a canary (Lambda `canary`) first shifts part of the traffic, then the task defers
+while the target's rollback alarms are watched for the canary bake, and promotes when they stay OK.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from handsoff.commands import CommandFailed
-from handsoff.deployers.base import DeployContext
+from handsoff.deployers.base import DeployContext, Deployer
 from handsoff.deployers.registry import get_deployer
 from handsoff.ledger import LedgerEntry, now_iso
 from handsoff.operators.base import HandsoffOperator
+from handsoff.triggers.alarms import AlarmWatchTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+_CANARY_TIMEOUT_MARGIN = timedelta(minutes=10)
 
 
 class DeployTargetOperator(HandsoffOperator):
     """Deploy the run's stored artifact to one target through its deployer; record it in the ledger."""
 
+    template_fields = ("alarms", "commit", "deploy", "target")
     ui_color = "#dff0d8"
 
     def __init__(
@@ -29,6 +38,9 @@ class DeployTargetOperator(HandsoffOperator):
         wave: str,
         target: dict[str, str],
         deploy: dict[str, Any],
+        alarms: dict[str, list[str]] | None = None,
+        poll_seconds: float = 30.0,
+        insufficient_data: str = "alarm",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -36,6 +48,9 @@ class DeployTargetOperator(HandsoffOperator):
         self.wave = wave
         self.target = target
         self.deploy = deploy
+        self.alarms = alarms or {}
+        self.poll_seconds = poll_seconds
+        self.insufficient_data = insufficient_data
 
     def execute(self, context: Context) -> dict[str, Any]:
         name = self.target["name"]
@@ -47,35 +62,83 @@ class DeployTargetOperator(HandsoffOperator):
             return {"target": name, "commit": self.commit, "previous": _commit(record.previous)}
         deployer = get_deployer(self.deploy)
         with self.workspace() as tmp:
-            (tmp / "artifact").mkdir()
-            artifact = self.artifacts.fetch(self.commit, tmp / "artifact")
-            previous_artifact = self._previous_artifact(current, tmp)
-            ctx = DeployContext(
-                pipeline=self.pipeline,
-                stage=self.stage,
-                wave=self.wave,
-                target=name,
-                target_fields=self.target,
-                commit=self.commit,
-                run_id=run_id,
-                artifact=artifact,
-                previous=current,
-                previous_artifact=previous_artifact,
-                workdir=self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None,
-                aws_conn_id=self.aws_conn_id,
-            )
+            ctx = self._context(deployer, run_id, current, tmp)
             self.log.info(
                 "Deploying %s to %s (previously %s)", self.commit[:12], name, _commit(current) or "nothing"
             )
-            try:
-                detail = deployer.deploy(ctx)
-            except CommandFailed as err:
-                raise AirflowFailException(str(err)) from err
+            detail = _deployed(lambda: deployer.deploy(ctx), name)
+        canary = deployer.canary_bake()
+        if canary and detail.get("canary") not in (None, "skipped"):
+            self._defer_for_canary(canary, detail)
+        return self._record(name, run_id, current, detail)
+
+    def _defer_for_canary(self, canary: timedelta, detail: dict[str, Any]) -> None:
+        until = datetime.now(UTC) + canary
+        self.log.info(
+            "Canary of %s live; baking %s watching %s",
+            self.target["name"],
+            canary,
+            self.alarms or "no alarms",
+        )
+        self.defer(
+            trigger=AlarmWatchTrigger(
+                aws_conn_id=self.aws_conn_id,
+                alarms=self.alarms,
+                until=until.isoformat(),
+                poll_seconds=self.poll_seconds,
+                insufficient_data=self.insufficient_data,
+            ),
+            method_name="promote_canary",
+            kwargs={"detail": detail},
+            timeout=canary + _CANARY_TIMEOUT_MARGIN,
+        )
+
+    def promote_canary(
+        self, context: Context, event: dict[str, Any], detail: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Resume after the canary bake: promote when the alarms stayed OK, else fail (rollback follows)."""
+        name = self.target["name"]
+        if event.get("status") != "success":
+            raise AirflowFailException(f"canary of {name} failed: {event.get('message', event)}")
+        deployer = get_deployer(self.deploy)
+        current = self.ledger.read(name).current
+        ctx = self._context(deployer, context["run_id"], current, None)
+        detail = _deployed(lambda: deployer.promote(ctx, detail), name)
+        return self._record(name, context["run_id"], current, detail)
+
+    def _context(
+        self, deployer: Deployer, run_id: str, current: LedgerEntry | None, tmp: Path | None
+    ) -> DeployContext:
+        artifact = previous_artifact = workdir = None
+        if tmp is not None:
+            (tmp / "artifact").mkdir()
+            artifact = self.artifacts.fetch(self.commit, tmp / "artifact")
+            previous_artifact = self._previous_artifact(current, tmp)
+            workdir = self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None
+        return DeployContext(
+            pipeline=self.pipeline,
+            stage=self.stage,
+            wave=self.wave,
+            target=self.target["name"],
+            target_fields=self.target,
+            commit=self.commit,
+            run_id=run_id,
+            artifact=artifact,
+            previous=current,
+            previous_artifact=previous_artifact,
+            workdir=workdir,
+            aws_conn_id=self.aws_conn_id,
+        )
+
+    def _record(
+        self, name: str, run_id: str, current: LedgerEntry | None, detail: dict[str, Any]
+    ) -> dict[str, Any]:
+        stored = self.artifacts.find(self.commit)
         entry = LedgerEntry(
             commit=self.commit,
             run_id=run_id,
             time=now_iso(),
-            artifact=self.artifacts.find(self.commit).uri,  # type: ignore[union-attr]
+            artifact=stored.uri if stored else "",
             stage=self.stage,
             wave=self.wave,
             detail=detail,
@@ -89,6 +152,14 @@ class DeployTargetOperator(HandsoffOperator):
             return None
         (tmp / "previous").mkdir()
         return self.artifacts.fetch(previous.commit, tmp / "previous")
+
+
+def _deployed(action: Any, name: str) -> dict[str, Any]:
+    """Run a deployer action; a command failure or a configuration error fails the task without retry."""
+    try:
+        return action()
+    except (CommandFailed, ValueError, LookupError) as err:
+        raise AirflowFailException(f"deploy of target {name} failed: {err}") from err
 
 
 def _commit(entry: LedgerEntry | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Bake: wait a fixed time after a wave or stage, holding no worker slot."""
+"""Bake: wait a fixed time after a wave or stage, watching its rollback alarms, holding no worker slot."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from handsoff.hooks.cloudwatch import check_policy
+from handsoff.sensors.blocker import AlarmReadingMixin
+from handsoff.spec.durations import format_duration
+from handsoff.triggers.alarms import (
+    AlarmWatchTrigger,
+    check_alarms,
+    check_datapoints,
+    dimensions_label,
+    firing_message,
+    metric_label,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -14,40 +27,171 @@ if TYPE_CHECKING:
 _TIMEOUT_MARGIN = timedelta(minutes=10)
 
 
-class BakeSensor(BaseSensorOperator):
-    """Succeed once `bake_seconds` have passed since the task started.
+class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
+    """Succeed once `bake_seconds` have passed since the task started, with no rollback alarm fired.
 
-    Deferrable by default: the wait happens in the triggerer (DateTimeTrigger), not a worker slot.
+    Deferrable by default: the wait happens in the triggerer, not a worker slot. Without `alarms` or
+    `datapoints` it is a plain timer (DateTimeTrigger). Otherwise AlarmWatchTrigger watches `alarms`
+    (region → names) for the whole bake and fails it as soon as one counts as ALARM (INSUFFICIENT_DATA
+    too under `insufficient_data="alarm"`). With `datapoints` ({namespace, metric, dimensions, count,
+    region?}) the bake also waits until the metric's Sum since the bake started reaches `count`, watching
+    alarms meanwhile, and fails at `max_seconds` (default: `bake_seconds`) without it. Fails closed: a
+    missing alarm fails it, AWS errors are retried (`aws_retries` attempts with backoff from
+    `backoff_seconds`; not the task's `retries`) and then fail it. An alarm or missing evidence fails the
+    task without task retries: a retry would start a fresh bake that could pass after the alarm cleared.
     """
 
-    template_fields = ()
+    template_fields = ("alarms", "datapoints", "insufficient_data", "poll_seconds")
+    template_fields_renderers = {"alarms": "json", "datapoints": "json"}
     ui_color = "#fbe9e7"
 
-    def __init__(self, *, bake_seconds: int, deferrable: bool = True, **kwargs) -> None:
-        kwargs.setdefault("poke_interval", min(60.0, max(1.0, bake_seconds / 10)))
-        kwargs.setdefault("timeout", bake_seconds + _TIMEOUT_MARGIN.total_seconds())
+    def __init__(
+        self,
+        *,
+        bake_seconds: int,
+        deferrable: bool = True,
+        alarms: dict[str, list[str]] | None = None,
+        aws_conn_id: str | None = "aws_default",
+        poll_seconds: float = 30,
+        insufficient_data: str = "alarm",
+        datapoints: dict[str, Any] | None = None,
+        max_seconds: int | None = None,
+        aws_retries: int = 5,
+        backoff_seconds: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        if alarms is not None:
+            check_alarms(alarms)
+        check_policy(insufficient_data)
+        if datapoints is not None:
+            check_datapoints(datapoints, need_since=False)
+        if max_seconds is not None and max_seconds < bake_seconds:
+            raise ValueError(f"max_seconds {max_seconds} is shorter than bake_seconds {bake_seconds}")
+        watching = any((alarms or {}).values()) or datapoints is not None
+        longest = max(bake_seconds, max_seconds or 0) if datapoints is not None else bake_seconds
+        kwargs.setdefault(
+            "poke_interval", poll_seconds if watching else min(60.0, max(1.0, bake_seconds / 10))
+        )
+        kwargs.setdefault("timeout", longest + _TIMEOUT_MARGIN.total_seconds())
         super().__init__(**kwargs)
         self.bake_seconds = bake_seconds
         self.deferrable = deferrable
+        self.alarms = alarms
+        self.aws_conn_id = aws_conn_id
+        self.poll_seconds = poll_seconds
+        self.insufficient_data = insufficient_data
+        self.datapoints = datapoints
+        self.max_seconds = max_seconds
+        self.aws_retries = aws_retries
+        self.backoff_seconds = backoff_seconds
+        self._since: datetime | None = None
         self._until: datetime | None = None
+        self._max_until: datetime | None = None
+
+    @property
+    def watching(self) -> bool:
+        """True when the bake watches alarms or waits for datapoints, not only the clock."""
+        return any((self.alarms or {}).values()) or self.datapoints is not None
+
+    @property
+    def max_bake_seconds(self) -> int:
+        """How long the bake may last waiting for datapoints (`bake_seconds` without them)."""
+        return (
+            max(self.bake_seconds, self.max_seconds or 0)
+            if self.datapoints is not None
+            else self.bake_seconds
+        )
 
     def execute(self, context: Context) -> None:
-        self._until = datetime.now(UTC) + timedelta(seconds=self.bake_seconds)
+        self._since = datetime.now(UTC)
+        self._until = self._since + timedelta(seconds=self.bake_seconds)
+        self._max_until = self._since + timedelta(seconds=self.max_bake_seconds)
         self.log.info("Baking for %ss, until %s", self.bake_seconds, self._until.isoformat())
-        if self.bake_seconds <= 0:
+        if not self.watching and self.bake_seconds <= 0:
             return
+        if self.watching:
+            self.log.info("Watching rollback alarms %s; datapoints %s", self.alarms, self.datapoints)
         if not self.deferrable:
             super().execute(context)
             return
         self.defer(
-            trigger=DateTimeTrigger(moment=self._until),
+            trigger=self.watch_trigger() if self.watching else DateTimeTrigger(moment=self._until),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.bake_seconds) + _TIMEOUT_MARGIN,
+            timeout=timedelta(seconds=self.max_bake_seconds) + _TIMEOUT_MARGIN,
+        )
+
+    def watch_trigger(self) -> AlarmWatchTrigger:
+        """The trigger watching this bake (after `execute` set its deadlines)."""
+        if self._since is None or self._until is None or self._max_until is None:
+            raise RuntimeError("the bake has not started")
+        datapoints = None
+        if self.datapoints is not None:
+            datapoints = {**self.datapoints, "since": self._since.isoformat()}
+        return AlarmWatchTrigger(
+            aws_conn_id=self.aws_conn_id,
+            alarms=self.alarms or {},
+            until=self._until.isoformat(),
+            poll_seconds=self.poll_seconds,
+            insufficient_data=self.insufficient_data,
+            datapoints=datapoints,
+            max_until=self._max_until.isoformat() if datapoints else None,
+            retries=self.aws_retries,
+            backoff_seconds=self.backoff_seconds,
         )
 
     def poke(self, context: Context) -> bool:
-        return self._until is not None and datetime.now(UTC) >= self._until
+        now = datetime.now(UTC)
+        if not self.watching:
+            return self._until is not None and now >= self._until
+        states = self.poke_read("read alarm states", self.read_states)
+        if states is None:
+            return False
+        names, message = firing_message("rollback", states, self.insufficient_data)
+        if names:
+            raise AirflowFailException(message)
+        if self._until is None or now < self._until:
+            return False
+        if self.datapoints is None:
+            return True
+        seen = self.poke_read(f"read {metric_label(self.datapoints)}", self._metric_sum)
+        if seen is not None and seen >= self.datapoints["count"]:
+            return True
+        if seen is not None and self._max_until is not None and now >= self._max_until:
+            raise AirflowFailException(self._no_evidence(seen))
+        return False
+
+    def _metric_sum(self) -> float:
+        dp = self.datapoints or {}
+        since = self._since or datetime.now(UTC)
+        return self.hook(dp.get("region") or "").metric_sum(
+            dp["namespace"], dp["metric"], dp.get("dimensions", {}), since, datetime.now(UTC)
+        )
+
+    def _no_evidence(self, seen: float) -> str:
+        dp = self.datapoints or {}
+        limit = format_duration(timedelta(seconds=self.max_bake_seconds))
+        return (
+            f"no evidence: {metric_label(dp)} sum {seen:g} < {dp['count']:g} by the max bake {limit}"
+            f"{dimensions_label(dp)}"
+        )
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
-        """Resume after the trigger fired: the bake is over."""
-        self.log.info("Bake of %ss complete", self.bake_seconds)
+        """Resume after the trigger: return when the bake passed, raise with the reason otherwise."""
+        if not self.watching:
+            self.log.info("Bake of %ss complete", self.bake_seconds)
+            return
+        status = event.get("status") if isinstance(event, dict) else None
+        if status == "success":
+            self.log.info("Bake of %ss complete: %s", self.bake_seconds, event.get("message", ""))
+            return
+        if status == "alarm":
+            raise AirflowFailException(
+                event.get("message") or f"rollback alarm(s) in ALARM: {event.get('alarms')}"
+            )
+        if status == "no_evidence":
+            raise AirflowFailException(self._no_evidence(event.get("seen", 0)))
+        if status == "error" and event.get("alarms"):
+            raise AirflowFailException(event["message"])
+        if status == "error":
+            raise AirflowException(event.get("message") or "could not read alarm states")
+        raise AirflowException(f"unexpected event from the bake trigger: {event!r}")

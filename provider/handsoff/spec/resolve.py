@@ -70,6 +70,8 @@ def resolve_pipeline(document: dict[str, Any], spec_file: Path | str, specs_root
         artifact_store=document.get("artifacts", {}).get("store"),
         aws_conn_id=document.get("aws_conn_id", DEFAULT_AWS_CONN_ID),
         rollback_scope=document.get("rollback", {}).get("scope", "all"),
+        rollback_retries=document.get("rollback", {}).get("retries", 3),
+        rollback_retry_delay=parse_duration(document.get("rollback", {}).get("retry_delay", "30s")),
     )
 
 
@@ -242,9 +244,7 @@ class _Filler:
         elif name in RUNTIME_PLACEHOLDERS:
             if self.runtime_ok:
                 return match.group(0)
-            self._problem(
-                path, f"${{{name}}} is only known at run time; {self.kind} cannot use it"
-            )
+            self._problem(path, f"${{{name}}} is only known at run time; {self.kind} cannot use it")
         elif name.startswith("target."):
             self._problem(path, f"unknown placeholder ${{{name}}} (for target {self.target!r})")
         else:

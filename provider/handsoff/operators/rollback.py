@@ -1,0 +1,198 @@
+"""Automatic rollback: a plan task picks the waves to roll back; one rollback task per wave restores them.
+
+The plan runs when everything else is done (trigger rule ALL_DONE), so a target still deploying in
+parallel is never rolled back before it finishes. Rollbacks run newest wave first; the graph shows
+which ran (the others are skipped by the plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.branch import BaseBranchOperator
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from handsoff.deployers.base import DeployContext
+from handsoff.deployers.registry import get_deployer
+from handsoff.ledger import LedgerEntry, now_iso
+from handsoff.operators.base import HandsoffOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def failed_tasks(states: Mapping[str, Any]) -> set[str]:
+    """Task ids in state failed (mapped task keys `<task_id>_<map_index>` fold into their task id)."""
+    failed = set()
+    for key, state in states.items():
+        if state == "failed":
+            base, _, index = key.rpartition("_")
+            failed.add(base if index.isdigit() and base else key)
+            failed.add(key)
+    return failed
+
+
+def plan_rollback(
+    scope: str, waves: Sequence[Mapping[str, Any]], stage_tasks: Mapping[str, Sequence[str]], failed: set[str]
+) -> list[int]:
+    """Indexes of the waves to roll back, newest first, for the earliest failure in pipeline order.
+
+    A failed deploy or wave bake points at its wave; failed stage tests or stage bake at the stage's waves.
+    `scope` "wave": just those; "all": every wave up to there.
+    """
+    for index, wave in enumerate(waves):
+        if failed & set(wave["failure_tasks"]):
+            hit = [index]
+        elif _last_of_stage(waves, index) and failed & set(stage_tasks.get(wave["stage"], ())):
+            hit = [i for i, w in enumerate(waves) if w["stage"] == wave["stage"]]
+        else:
+            continue
+        chosen = range(max(hit) + 1) if scope == "all" else hit
+        return sorted(chosen, reverse=True)
+    return []
+
+
+def _last_of_stage(waves: Sequence[Mapping[str, Any]], index: int) -> bool:
+    return index + 1 == len(waves) or waves[index + 1]["stage"] != waves[index]["stage"]
+
+
+def _run_states(context: Context, dag_id: str) -> dict[str, Any]:
+    run_id = context["run_id"]
+    return context["ti"].get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {})
+
+
+def _planned(context: Context, dag_id: str, plan: Mapping[str, Any]) -> tuple[set[str], list[int]]:
+    failed = failed_tasks(_run_states(context, dag_id))
+    return failed, plan_rollback(plan["scope"], plan["waves"], plan["stage_tasks"], failed)
+
+
+class RollbackPlanOperator(BaseBranchOperator):
+    """Choose the rollback tasks to run from this run's failures (none when nothing failed).
+
+    `plan` is {"scope", "waves": [{stage, wave, rollback_task, failure_tasks}], "stage_tasks"}; the
+    watcher task `outcome_task` is always kept, so the branch never skips it.
+    """
+
+    ui_color = "#fde2e2"
+
+    def __init__(self, *, plan: dict[str, Any], outcome_task: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.outcome_task = outcome_task
+
+    def choose_branch(self, context: Context) -> Iterable[str]:
+        failed, chosen = _planned(context, self.dag_id, self.plan)
+        if not chosen:
+            self.log.info("Nothing to roll back (failed tasks: %s)", sorted(failed) or "none")
+        else:
+            names = [f"{self.plan['waves'][i]['stage']}.{self.plan['waves'][i]['wave']}" for i in chosen]
+            self.log.info(
+                "Failed: %s. Rolling back (%s), newest first: %s", sorted(failed), self.plan["scope"], names
+            )
+        return [*(self.plan["waves"][i]["rollback_task"] for i in chosen), self.outcome_task]
+
+
+class RollbackWaveOperator(HandsoffOperator):
+    """Restore every target of one wave that this run changed to what the ledger says ran before."""
+
+    ui_color = "#f8d7da"
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        wave: str,
+        targets: list[dict[str, Any]],
+        plan: dict[str, Any],
+        index: int,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.wave = wave
+        self.targets = targets
+        self.plan = plan
+        self.index = index
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        # Decide again (same pure plan, same states): correct even when the plan task itself failed.
+        if self.index not in _planned(context, self.dag_id, self.plan)[1]:
+            raise AirflowSkipException(f"wave {self.stage}.{self.wave} is not in this run's rollback")
+        states = _run_states(context, self.dag_id)
+        done = []
+        for target in self.targets:
+            outcome = self._rollback(target, states.get(target["deploy_task"]), context["run_id"])
+            if outcome:
+                done.append(outcome)
+        self.log.info("Rolled back: %s", done or "nothing (no target of this wave was changed by this run)")
+        return done
+
+    def _rollback(
+        self, target: dict[str, Any], deploy_state: str | None, run_id: str
+    ) -> dict[str, Any] | None:
+        name = target["fields"]["name"]
+        record = self.ledger.read(name)
+        current = record.current
+        mine = current is not None and current.run_id == run_id
+        if mine and current.action == "rollback":
+            return None  # already rolled back by this run (a retry)
+        if mine:
+            restore = record.previous
+        elif deploy_state == "failed":
+            restore = current  # the deploy failed part-way: put back what the ledger says runs
+        else:
+            return None
+        deployer = get_deployer(target["deploy"])
+        with self.workspace() as tmp:
+            ctx = DeployContext(
+                pipeline=self.pipeline,
+                stage=self.stage,
+                wave=self.wave,
+                target=name,
+                target_fields=target["fields"],
+                commit=self.commit,
+                run_id=run_id,
+                artifact=self._fetch(self.commit, tmp / "artifact"),
+                previous=restore,
+                previous_artifact=self._fetch(restore.commit, tmp / "previous") if restore else None,
+                workdir=self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None,
+                aws_conn_id=self.aws_conn_id,
+            )
+            to = restore.commit[:12] if restore else "nothing"
+            self.log.info("Rolling back %s from %s to %s", name, self.commit[:12], to)
+            try:
+                deployer.rollback(ctx)
+            except Exception as err:  # retried (task retries); rollback is idempotent
+                raise RuntimeError(f"rollback of target {name} failed: {err}") from err
+        entry = LedgerEntry(
+            commit=restore.commit if restore else "",
+            run_id=run_id,
+            time=now_iso(),
+            action="rollback",
+            artifact=restore.artifact if restore else "",
+            stage=self.stage,
+            wave=self.wave,
+            note=f"rolled back {self.commit[:12]}",
+            detail=restore.detail if restore else {},
+        )
+        self.ledger.record_rollback(name, entry)
+        return {"target": name, "from": self.commit, "to": entry.commit or None}
+
+    def _fetch(self, commit: str, dest: Path) -> Path | None:
+        if self.artifacts.find(commit) is None:
+            return None
+        dest.mkdir()
+        return self.artifacts.fetch(commit, dest)
+
+
+class RunOutcomeOperator(BaseOperator):
+    """The run's watcher: runs only when something failed (ONE_FAILED) and fails the run, naming it."""
+
+    ui_color = "#f5c6cb"
+
+    def execute(self, context: Context) -> None:
+        failed = sorted(k for k, v in _run_states(context, self.dag_id).items() if v == "failed")
+        raise AirflowFailException(f"the deployment failed: {', '.join(failed) or 'see the failed tasks'}")
