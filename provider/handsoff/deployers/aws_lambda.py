@@ -53,6 +53,8 @@ class LambdaDeployer(Deployer):
         current = self._alias_version(hook, function, alias)
         version = self._publish(hook, function, ctx)
         detail = self._detail(hook, ctx, version)
+        if current is not None:
+            detail["before"] = self._detail(hook, ctx, current)
         canary = self.fields.get("canary")
         if canary is None:
             self._point(hook, function, alias, version)
@@ -69,7 +71,7 @@ class LambdaDeployer(Deployer):
         hook = self._hook(ctx)
         function, alias = self._names(ctx)
         self._point(hook, function, alias, detail["version"])
-        carried = {k: detail[k] for k in ("previous_version",) if k in detail}
+        carried = {k: detail[k] for k in ("previous_version", "before") if k in detail}
         return {**self._detail(hook, ctx, detail["version"]), **carried}
 
     def current_version(self, ctx: DeployContext) -> str | None:

@@ -1,7 +1,9 @@
 """The deployer interface: deploy a commit to a target, say what runs there, roll it back.
 
 `deploy` returns a JSON-serialisable `detail` (e.g. the Lambda version it published) that the ledger
-records with the commit; `rollback` reads the detail of `ctx.previous` to restore exactly that.
+records with the commit; `rollback` reads the detail of `ctx.previous` to restore exactly that. A
+detail may carry `before`: the detail of what ran before the deploy (e.g. the alias's old version), which
+a rollback restores when the ledger has nothing older (the first deploy of a target by handsoff).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Deployer(ABC):
     type: ClassVar[str]
     #: whether deploy/rollback run in a clean checkout of the commit (ctx.workdir)
     needs_checkout: ClassVar[bool] = False
+    #: whether `rollback` with nothing recorded before may run after a deploy that failed before the
+    #: ledger recorded anything (the command deployer's rollback then removes a half deployment; a cloud
+    #: deployer would remove what ran there before handsoff, so it leaves the target as it is)
+    rollback_unrecorded: ClassVar[bool] = False
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = dict(fields)

@@ -14,6 +14,7 @@ class CommandDeployer(Deployer):
 
     type = "command"
     needs_checkout = True
+    rollback_unrecorded = True
 
     def _run(self, key: str, ctx: DeployContext) -> dict[str, Any]:
         if ctx.workdir is None:

@@ -47,6 +47,7 @@ class EcsDeployer(Deployer):
             "service": service,
             "task_definition": new,
             "previous_task_definition": old,
+            "before": {"cluster": cluster, "service": service, "task_definition": old},
         }
 
     def current_version(self, ctx: DeployContext) -> str | None:

@@ -68,7 +68,7 @@ class DeployTargetOperator(HandsoffOperator):
             )
             detail = _deployed(lambda: deployer.deploy(ctx), name)
         canary = deployer.canary_bake()
-        if canary and detail.get("canary") not in (None, "skipped"):
+        if canary and detail.get("canary_version"):  # the deployer split traffic: bake it, then promote
             self._defer_for_canary(canary, detail)
         return self._record(name, run_id, current, detail)
 

@@ -139,13 +139,16 @@ class RollbackWaveOperator(HandsoffOperator):
         mine = current is not None and current.run_id == run_id
         if mine and current.action == "rollback":
             return None  # already rolled back by this run (a retry)
+        deployer = get_deployer(target["deploy"])
         if mine:
-            restore = record.previous
+            restore = record.previous or _before(current)
         elif deploy_state == "failed":
             restore = current  # the deploy failed part-way: put back what the ledger says runs
+            if restore is None and not deployer.rollback_unrecorded:
+                self.log.warning("%s: its deploy failed and nothing is recorded before; left as it is", name)
+                return None
         else:
             return None
-        deployer = get_deployer(target["deploy"])
         with self.workspace() as tmp:
             ctx = DeployContext(
                 pipeline=self.pipeline,
@@ -161,7 +164,7 @@ class RollbackWaveOperator(HandsoffOperator):
                 workdir=self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None,
                 aws_conn_id=self.aws_conn_id,
             )
-            to = restore.commit[:12] if restore else "nothing"
+            to = (restore.commit[:12] or "what ran before handsoff") if restore else "nothing"
             self.log.info("Rolling back %s from %s to %s", name, self.commit[:12], to)
             try:
                 deployer.rollback(ctx)
@@ -186,6 +189,14 @@ class RollbackWaveOperator(HandsoffOperator):
             return None
         dest.mkdir()
         return self.artifacts.fetch(commit, dest)
+
+
+def _before(entry: LedgerEntry) -> LedgerEntry | None:
+    """What ran before handsoff's first deploy of a target, as its deployer recorded it (or None)."""
+    before = entry.detail.get("before")
+    if not before:
+        return None
+    return LedgerEntry(commit="", run_id="", time="", note="as before handsoff's first deploy", detail=before)
 
 
 class RunOutcomeOperator(BaseOperator):

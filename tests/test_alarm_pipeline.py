@@ -1,0 +1,345 @@
+"""Hands-off in production: Lambda waves whose bakes watch CloudWatch alarms (moto over real HTTP).
+
+Whole pipeline runs under `dag.test()` (triggers run inline through aiobotocore); a background thread
+plays the incident: it flips an alarm when the ledger shows the bad commit reached a wave.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+PIPELINE = "orders"
+WAVES = [
+    ("onebox", "use1-onebox", "us-east-1"),
+    ("first-region", "use1", "us-east-1"),
+    ("rest", "usw2", "us-west-2"),
+]
+
+
+def _spec(repo: Path, scope: str, bakes: tuple[str, str, str] = ("2s", "8s", "2s"), **extra) -> dict:
+    return {
+        "pipeline": PIPELINE,
+        "source": {"repo": str(repo), "branch": "main"},
+        "artifacts": {"store": (repo.parent / "store").as_uri()},
+        "build": {"steps": [{"name": "compile", "command": "make build"}], "artifact": "dist/greeter.zip"},
+        "deploy": {
+            "type": "lambda",
+            "function": "orders-${target.name}",
+            "alias": "live",
+            "region": "${target.region}",
+        },
+        "alarms": {"rollback": ["orders-${target.name}-errors"], "insufficient_data": "alarm", "poll": "1s"},
+        "rollback": {"scope": scope, "retries": 2, "retry_delay": "1s"},
+        "stages": [
+            {
+                "name": "prod",
+                "waves": [
+                    {"name": wave, "targets": [{"name": target, "region": region}], "bake": bake}
+                    for (wave, target, region), bake in zip(WAVES, bakes, strict=True)
+                ],
+            }
+        ],
+        **extra,
+    }
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return 'initial'\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def lambdas(aws):
+    """One function per target, version 1 live behind alias `live`; one OK alarm per target."""
+    role = aws.client("iam").create_role(RoleName="orders", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    for _, target, region in WAVES:
+        client = aws.client("lambda", region)
+        name = f"orders-{target}"
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="index.handler",
+            Code={"ZipFile": _zip_bytes()},
+        )
+        version = client.publish_version(FunctionName=name)["Version"]
+        client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+        aws.client("cloudwatch", region).put_metric_alarm(
+            AlarmName=f"{name}-errors",
+            MetricName="Errors",
+            Namespace="AWS/Lambda",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+    return aws
+
+
+def _live(aws, target: str, region: str) -> str:
+    return aws.client("lambda", region).get_alias(FunctionName=f"orders-{target}", Name="live")[
+        "FunctionVersion"
+    ]
+
+
+def _load(specs: Path, spec: dict):
+    from handsoff.loader import load_dags
+
+    (specs / f"{PIPELINE}.json").write_text(json.dumps(spec))
+    return load_dags(specs)[PIPELINE]
+
+
+def _states(run) -> dict[str, str]:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        return {ti.task_id: ti.state for ti in tis}
+
+
+def _when_deployed(store: Path, target: str, commit: str, action, timeout: float = 120) -> threading.Thread:
+    """Run `action` once the ledger says `target` runs `commit` (the incident strikes that wave)."""
+    ledger = store / PIPELINE / "ledger" / f"{target}.json"
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ledger.exists() and json.loads(ledger.read_text())["current"]["commit"] == commit:
+                action()
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def setup(airflow_db, tmp_path, lambdas, monkeypatch):
+    from handsoff_testing import make_service_repo
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    monkeypatch.setenv("HANDSOFF_SPECS_DIR", str(specs))
+    repo = make_service_repo(tmp_path / "orders.git")
+    store = tmp_path / "store"  # where _spec puts this test's artifact store
+    return specs, repo, store, lambdas
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scope", ["all", "wave"])
+def test_alarm_in_wave_two_rolls_back_by_scope(setup, scope):
+    specs, repo, store, aws = setup
+    dag = _load(specs, _spec(repo.bare, scope))
+    good = repo.commit("good")
+    assert dag.test(run_conf={"commit": good}).state == "success"
+    deployed = {target: _live(aws, target, region) for _, target, region in WAVES}
+    assert deployed == {"use1-onebox": "2", "use1": "2", "usw2": "2"}
+
+    bad = repo.commit("bad")
+    flip = lambda: aws.client("cloudwatch", "us-east-1").set_alarm_state(  # noqa: E731
+        AlarmName="orders-use1-errors", StateValue="ALARM", StateReason="errors after the bad deploy"
+    )
+    incident = _when_deployed(store, "use1", bad, flip)
+    run = dag.test(run_conf={"commit": bad})
+    incident.join(timeout=5)
+
+    assert run.state == "failed"
+    states = _states(run)
+    assert states["prod.first-region.bake"] == "failed"
+    assert states["prod.rest.deploy_usw2"] == "upstream_failed"  # wave 3 never touched
+    assert states["outcome"] == "failed"
+    assert states["prod.first-region.rollback"] == "success"
+    assert states["prod.onebox.rollback"] == ("success" if scope == "all" else "skipped")
+    expected_onebox = "2" if scope == "all" else "3"  # wave 1 got version 3 (bad); restored only by "all"
+    assert _live(aws, "use1-onebox", "us-east-1") == expected_onebox
+    assert _live(aws, "use1", "us-east-1") == "2"
+    assert _live(aws, "usw2", "us-west-2") == "2"
+    versions = aws.client("lambda", "us-west-2").list_versions_by_function(FunctionName="orders-usw2")[
+        "Versions"
+    ]
+    assert sorted(v["Version"] for v in versions) == ["$LATEST", "1", "2"]
+    ledger = json.loads((store / PIPELINE / "ledger" / "use1.json").read_text())
+    assert (ledger["current"]["commit"], ledger["current"]["action"]) == (good, "rollback")
+    assert ledger["current"]["detail"]["version"] == "2"
+
+
+def _task_instances(run) -> dict[str, object]:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        session.expunge_all()
+    return {ti.task_id: ti for ti in tis}
+
+
+@pytest.mark.slow
+def test_a_missing_alarm_fails_closed_and_restores_what_ran_before(setup, capfd):
+    specs, repo, store, aws = setup
+    spec = _spec(repo.bare, "all")
+    spec["stages"][0]["waves"][0]["alarms"] = {"rollback": ["orders-typo-errors"]}
+    dag = _load(specs, spec)
+
+    run = dag.test(run_conf={"commit": repo.commit("change")})
+
+    assert run.state == "failed"
+    states = _states(run)
+    assert (states["prod.onebox.bake"], states["prod.first-region.deploy_use1"]) == (
+        "failed",
+        "upstream_failed",
+    )
+    assert "orders-typo-errors" in "".join(capfd.readouterr())  # the error names the alarm
+    # the first deploy recorded what the alias served before handsoff: the rollback restores it
+    assert _live(aws, "use1-onebox", "us-east-1") == "1"
+    assert _live(aws, "use1", "us-east-1") == "1"
+
+
+@pytest.mark.slow
+def test_a_blocker_holds_the_wave_until_it_clears(setup):
+    specs, repo, store, aws = setup
+    cloudwatch = aws.client("cloudwatch", "us-east-1")
+    cloudwatch.put_metric_alarm(
+        AlarmName="orders-aggregate",
+        MetricName="Faults",
+        Namespace="Orders",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="orders-aggregate", StateValue="ALARM", StateReason="incident")
+    spec = _spec(repo.bare, "all", bakes=("1s", "1s", "1s"))
+    spec["alarms"]["blockers"] = [{"name": "orders-aggregate", "region": "us-east-1"}]
+    dag = _load(specs, spec)
+    cleared_at: list[float] = []
+
+    def clear() -> None:
+        time.sleep(4)
+        cleared_at.append(time.time())
+        cloudwatch.set_alarm_state(AlarmName="orders-aggregate", StateValue="OK", StateReason="mitigated")
+
+    threading.Thread(target=clear, daemon=True).start()
+    run = dag.test(run_conf={"commit": repo.commit("change")})
+
+    assert run.state == "success"
+    tis = _task_instances(run)
+    assert tis["prod.onebox.blockers"].state == "success"
+    assert tis["prod.onebox.deploy_use1-onebox"].start_date.timestamp() >= cleared_at[0]
+    assert _live(aws, "usw2", "us-west-2") == "2"
+
+
+@pytest.mark.slow
+def test_a_blocker_past_its_timeout_fails_the_run_and_deploys_nothing(setup):
+    specs, repo, store, aws = setup
+    cloudwatch = aws.client("cloudwatch", "us-east-1")
+    cloudwatch.put_metric_alarm(
+        AlarmName="orders-aggregate",
+        MetricName="Faults",
+        Namespace="Orders",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="orders-aggregate", StateValue="ALARM", StateReason="incident")
+    spec = _spec(repo.bare, "all")
+    spec["alarms"].update(
+        blockers=[{"name": "orders-aggregate", "region": "us-east-1"}], blocker_timeout="3s"
+    )
+    dag = _load(specs, spec)
+
+    run = dag.test(run_conf={"commit": repo.commit("change")})
+
+    assert run.state == "failed"
+    states = _states(run)
+    assert states["prod.onebox.blockers"] == "failed"
+    assert states["prod.onebox.deploy_use1-onebox"] == "upstream_failed"
+    assert {states[f"prod.{w}.rollback"] for w, _, _ in WAVES} == {"skipped"}
+    assert {_live(aws, t, r) for _, t, r in WAVES} == {"1"}
+    assert not (store / PIPELINE / "ledger").exists()
+
+
+@pytest.mark.slow
+def test_lambda_canary_carries_the_canary_weight_during_its_bake_then_all(setup):
+    specs, repo, store, aws = setup
+    spec = _spec(repo.bare, "all", bakes=("1s", "1s", "1s"))
+    spec["stages"][0]["waves"] = spec["stages"][0]["waves"][:1]
+    spec["deploy"]["canary"] = {"percent": 10, "bake": "4s"}
+    dag = _load(specs, spec)
+    lam = aws.client("lambda", "us-east-1")
+    seen: list[dict] = []
+
+    def watch() -> None:  # sample the alias while the canary bakes
+        for _ in range(60):
+            alias = lam.get_alias(FunctionName="orders-use1-onebox", Name="live")
+            if alias.get("RoutingConfig", {}).get("AdditionalVersionWeights"):
+                seen.append(alias)
+                return
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=watch, daemon=True)
+    sampler.start()
+    run = dag.test(run_conf={"commit": repo.commit("change")})
+    sampler.join(timeout=5)
+
+    assert run.state == "success"
+    [during] = seen
+    assert (during["FunctionVersion"], during["RoutingConfig"]["AdditionalVersionWeights"]) == (
+        "1",
+        {"2": 0.1},
+    )
+    after = lam.get_alias(FunctionName="orders-use1-onebox", Name="live")
+    assert (after["FunctionVersion"], after.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})) == (
+        "2",
+        {},
+    )
+
+
+@pytest.mark.slow
+def test_aws_unreachable_during_a_bake_fails_closed_and_the_rollback_is_retried(setup, monkeypatch):
+    from aws_proxy import FlakyEndpoint
+
+    specs, repo, store, aws = setup
+    with FlakyEndpoint(aws.url) as endpoint:
+        conn = {"conn_type": "aws", "login": "test", "password": "test"}
+        conn["extra"] = {"region_name": "us-east-1", "endpoint_url": endpoint.url}
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_FLAKY", json.dumps(conn))
+        dag = _load(specs, _spec(repo.bare, "all", aws_conn_id="aws_flaky"))
+        good = repo.commit("good")
+        assert dag.test(run_conf={"commit": good}).state == "success"
+
+        bad = repo.commit("bad")
+
+        def lambda_back(method: str, path: str) -> None:  # the rollback's first Lambda call: AWS comes back
+            if "/functions/" in path:
+                endpoint.down = False
+
+        endpoint.on_refused = lambda_back
+        outage = _when_deployed(store, "use1-onebox", bad, lambda: setattr(endpoint, "down", True))
+        run = dag.test(run_conf={"commit": bad})
+        outage.join(timeout=5)
+
+    assert run.state == "failed"
+    tis = _task_instances(run)
+    assert tis["prod.onebox.bake"].state == "failed"  # never promoted on an unknown alarm state
+    assert tis["prod.first-region.deploy_use1"].state == "upstream_failed"
+    assert sum("/functions/" not in r for r in endpoint.refused) >= 5  # alarm reads retried, then gave up
+    rollback = tis["prod.onebox.rollback"]
+    assert (rollback.state, rollback.try_number) == ("success", 2)  # failed once (AWS down), retried
+    assert _live(aws, "use1-onebox", "us-east-1") == "2"
+    ledger = json.loads((store / PIPELINE / "ledger" / "use1-onebox.json").read_text())
+    assert (ledger["current"]["commit"], ledger["current"]["action"]) == (good, "rollback")
