@@ -69,10 +69,11 @@ class DeployTargetOperator(HandsoffOperator):
             detail = _deployed(lambda: deployer.deploy(ctx), name)
         canary = deployer.canary_bake()
         if canary and detail.get("canary_version"):  # the deployer split traffic: bake it, then promote
-            self._defer_for_canary(canary, detail)
+            context["ti"].xcom_push(key="canary", value=detail)  # survives the deferral
+            self._defer_for_canary(canary)
         return self._record(name, run_id, current, detail)
 
-    def _defer_for_canary(self, canary: timedelta, detail: dict[str, Any]) -> None:
+    def _defer_for_canary(self, canary: timedelta) -> None:
         until = datetime.now(UTC) + canary
         self.log.info(
             "Canary of %s live; baking %s watching %s",
@@ -89,15 +90,14 @@ class DeployTargetOperator(HandsoffOperator):
                 insufficient_data=self.insufficient_data,
             ),
             method_name="promote_canary",
-            kwargs={"detail": detail},
             timeout=canary + _CANARY_TIMEOUT_MARGIN,
         )
 
-    def promote_canary(
-        self, context: Context, event: dict[str, Any], detail: dict[str, Any]
-    ) -> dict[str, Any]:
+    def promote_canary(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the canary bake: promote when the alarms stayed OK, else fail (rollback follows)."""
         name = self.target["name"]
+        event = event or {}
+        detail = context["ti"].xcom_pull(task_ids=self.task_id, key="canary")
         if event.get("status") != "success":
             raise AirflowFailException(f"canary of {name} failed: {event.get('message', event)}")
         deployer = get_deployer(self.deploy)
