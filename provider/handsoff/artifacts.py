@@ -72,11 +72,15 @@ class ArtifactStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        with local_file.open("rb") as src, target.open("wb") as dst:
-            while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-                size += len(chunk)
+        try:
+            with local_file.open("rb") as src, target.open("wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+        except OSError:
+            target.unlink(missing_ok=True)  # no half-written artifact is left behind (and no manifest)
+            raise
         manifest = {
             "name": local_file.name,
             "sha256": digest.hexdigest(),

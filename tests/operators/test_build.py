@@ -77,3 +77,31 @@ def test_a_failed_build_stores_nothing(tmp_path: Path, repo, override: dict, mes
     with pytest.raises(AirflowFailException, match=message.replace(".", r"\.")):
         _build(tmp_path, repo, sha, **override).execute({"run_id": "r1"})
     assert not (tmp_path / "store" / "svc" / "artifacts" / sha).exists()
+
+
+@pytest.fixture
+def full_store(tmp_path: Path):
+    """An artifact store on a 64 KiB tmpfs (a real full disk; the tests run as root)."""
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_artifact_store_fails_the_build_leaving_nothing_deployable(tmp_path: Path, repo, full_store):
+    from handsoff.artifacts import ArtifactStore, store_root
+
+    sha = repo.commit("change")
+    big = "head -c 300000 /dev/urandom > dist/big.bin"
+    steps = [{"name": "big", "command": f"mkdir -p dist && {big}"}]
+    build = _build(tmp_path, repo, sha, steps=steps, store=full_store.as_uri(), artifact="dist/big.bin")
+
+    with pytest.raises(AirflowFailException, match="storing the artifact failed: .*No space left on device"):
+        build.execute({"run_id": "r1"})
+    assert ArtifactStore(store_root(full_store.as_uri()), "svc").find(sha) is None
+    assert list((full_store / "svc" / "artifacts" / sha).iterdir()) == []  # the partial file was removed

@@ -59,7 +59,10 @@ class BuildArtifactOperator(HandsoffOperator):
             except CommandFailed as err:
                 raise AirflowFailException(str(err)) from err
             output = _artifact_file(checkout, self.artifact)
-            stored = self.artifacts.put(self.commit, output)
+            try:
+                stored = self.artifacts.put(self.commit, output)
+            except OSError as err:
+                raise AirflowFailException(f"storing the artifact failed: {err}") from err
         self.log.info("Stored %s (%d bytes, sha256 %s)", stored.uri, stored.size, stored.sha256)
         return stored.uri
 
