@@ -176,3 +176,27 @@ def test_failed_tests_roll_back_and_fail_the_run(airflow_db, example_specs, scop
         "rollback",
         run.run_id,
     )
+
+
+@pytest.mark.slow
+def test_a_hanging_deploy_is_killed_at_its_timeout_and_rolled_back(airflow_db, example_specs, capfd):
+    import subprocess
+
+    specs, repo, fleet = example_specs
+    spec_file = specs / f"{PIPELINE}.json"
+    spec = json.loads(spec_file.read_text())
+    hang = {"type": "command", "deploy": "sleep 317", "rollback": "./rollback.sh", "timeout": "2s"}
+    spec["stages"].append({"name": "gamma", "deploy": hang})  # merged by name into the template's gamma
+    spec_file.write_text(json.dumps(spec))
+    dag = _load(specs)
+
+    run = _run(dag, repo.commit("change"))
+
+    assert run.state == "failed"
+    states = {task_id: ti.state for task_id, ti in _task_instances(run).items()}
+    assert states["gamma.gamma.deploy_gamma-pdx"] == "failed"
+    assert states["prod.onebox.deploy_onebox-iad"] == "upstream_failed"
+    assert "deploy of target gamma-pdx: timed out after 2s" in "".join(capfd.readouterr())
+    assert subprocess.run(["pgrep", "-f", "sleep 317"], capture_output=True).returncode == 1  # killed
+    assert states["alpha.alpha.rollback"] == states["beta.beta.rollback"] == "success"
+    assert not (fleet / PIPELINE / "alpha-pdx").exists()  # nothing ran there before: removed again
