@@ -370,3 +370,39 @@ def test_no_task_log_of_a_full_run_contains_the_connection_secret(setup, monkeyp
     assert run.state == "success"
     assert "Deploying" in logs and "env-dump" in logs  # the task logs are really in what we searched
     assert secret not in logs
+
+
+def _links(run, task_id: str) -> dict:
+    """The extra-link values a task stored (XCom), by link key."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id).all()
+        return {row.key: row.value for row in rows if row.key.startswith("handsoff_")}
+
+
+@pytest.mark.slow
+def test_extra_links_point_at_the_alarms_and_the_deployed_alias(setup):
+    import json as _json
+
+    from handsoff.links.aws import CloudWatchAlarmsLink, DeployedResourceLink
+
+    specs, repo, store, aws = setup
+    dag = _load(specs, _spec(repo.bare, "all", bakes=("1s", "1s", "1s")))
+    run = dag.test(run_conf={"commit": repo.commit("change")})
+    assert run.state == "success"
+
+    deployed = _links(run, "prod.onebox.deploy_use1-onebox")["handsoff_deployed"]
+    watched = _links(run, "prod.onebox.bake")["handsoff_alarms"]
+    deployed = _json.loads(deployed) if isinstance(deployed, str) else deployed
+    watched = _json.loads(watched) if isinstance(watched, str) else watched
+    assert DeployedResourceLink().format_link(**deployed) == (
+        "https://console.aws.amazon.com/lambda/home?region=us-east-1#/functions/orders-use1-onebox/aliases/live"
+    )
+    assert CloudWatchAlarmsLink().format_link(**watched) == (
+        "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:?search=orders-use1-onebox-errors"
+    )
+    assert [type(link).__name__ for link in dag.get_task("prod.onebox.bake").operator_extra_links] == [
+        "CloudWatchAlarmsLink"
+    ]

@@ -14,4 +14,8 @@ def get_provider_info() -> dict[str, Any]:
         "name": "handsoff",
         "description": "Safe, hands-off deployment pipelines written as JSON specs.",
         "versions": [__version__],
+        "extra-links": [
+            "handsoff.links.aws.CloudWatchAlarmsLink",
+            "handsoff.links.aws.DeployedResourceLink",
+        ],
     }

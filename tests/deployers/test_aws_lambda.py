@@ -85,7 +85,9 @@ def test_deploy_points_the_alias_at_a_version_with_the_new_code(lam, tmp_path: P
     new = _zip(tmp_path, "c2")
     detail = deployer.deploy(_ctx("c2", new, _entry("c1", first)))
 
-    assert detail == {"function": "orders", "alias": "live", "version": detail["version"], "region": REGION}
+    before = {"function": "orders", "alias": "live", "version": first["version"], "region": REGION}
+    expected = {"function": "orders", "alias": "live", "version": detail["version"], "region": REGION}
+    assert detail == {**expected, "before": before}  # `before`: what a first rollback restores
     assert detail["version"] != first["version"]
     assert _alias(lam)["FunctionVersion"] == detail["version"]
     assert _code_of(lam, detail["version"]) == _sha(new)
@@ -126,6 +128,7 @@ def test_canary_splits_traffic_then_promote_shifts_all_of_it(lam, tmp_path: Path
         "version": new,
         "region": REGION,
         "previous_version": first["version"],
+        "before": {"function": "orders", "alias": "live", "version": first["version"], "region": REGION},
     }
     assert _alias(lam)["FunctionVersion"] == new
     assert _weights(lam) == {}

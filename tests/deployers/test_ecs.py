@@ -91,6 +91,7 @@ def test_deploy_runs_a_new_revision_with_only_the_image_changed(ecs):
         "service": "orders",
         "task_definition": new,
         "previous_task_definition": old,
+        "before": {"cluster": "shop", "service": "orders", "task_definition": old},
     }
     before, after = _definition(ecs, old), _definition(ecs, new)
     app, envoy = after["taskDefinition"]["containerDefinitions"]

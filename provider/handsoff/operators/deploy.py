@@ -16,6 +16,7 @@ from handsoff.commands import CommandFailed
 from handsoff.deployers.base import DeployContext, Deployer
 from handsoff.deployers.registry import get_deployer
 from handsoff.ledger import LedgerEntry, now_iso
+from handsoff.links.aws import DeployedResourceLink
 from handsoff.operators.base import HandsoffOperator
 from handsoff.triggers.alarms import AlarmWatchTrigger
 
@@ -29,6 +30,7 @@ class DeployTargetOperator(HandsoffOperator):
     """Deploy the run's stored artifact to one target through its deployer; record it in the ledger."""
 
     template_fields = ("alarms", "commit", "deploy", "target")
+    operator_extra_links = (DeployedResourceLink(),)
     ui_color = "#dff0d8"
 
     def __init__(
@@ -71,7 +73,7 @@ class DeployTargetOperator(HandsoffOperator):
         if canary and detail.get("canary_version"):  # the deployer split traffic: bake it, then promote
             context["ti"].xcom_push(key="canary", value=detail)  # survives the deferral
             self._defer_for_canary(canary)
-        return self._record(name, run_id, current, detail)
+        return self._record(context, name, current, detail)
 
     def _defer_for_canary(self, canary: timedelta) -> None:
         until = datetime.now(UTC) + canary
@@ -104,7 +106,7 @@ class DeployTargetOperator(HandsoffOperator):
         current = self.ledger.read(name).current
         ctx = self._context(deployer, context["run_id"], current, None)
         detail = _deployed(lambda: deployer.promote(ctx, detail), name)
-        return self._record(name, context["run_id"], current, detail)
+        return self._record(context, name, current, detail)
 
     def _context(
         self, deployer: Deployer, run_id: str, current: LedgerEntry | None, tmp: Path | None
@@ -131,8 +133,9 @@ class DeployTargetOperator(HandsoffOperator):
         )
 
     def _record(
-        self, name: str, run_id: str, current: LedgerEntry | None, detail: dict[str, Any]
+        self, context: Context, name: str, current: LedgerEntry | None, detail: dict[str, Any]
     ) -> dict[str, Any]:
+        run_id = context["run_id"]
         stored = self.artifacts.find(self.commit)
         entry = LedgerEntry(
             commit=self.commit,
@@ -145,7 +148,14 @@ class DeployTargetOperator(HandsoffOperator):
         )
         self.ledger.record_deploy(name, entry)
         self.log.info("%s now runs %s %s", name, self.commit[:12], detail or "")
+        self._persist_link(context, detail)
         return {"target": name, "commit": self.commit, "previous": _commit(current)}
+
+    def _persist_link(self, context: Context, detail: dict[str, Any]) -> None:
+        region = detail.get("region") or self.target.get("region")
+        if region and self.deploy.get("type") in DeployedResourceLink.formats:
+            values = {k: v for k, v in detail.items() if isinstance(v, str)}
+            DeployedResourceLink.persist(context, self, region, "aws", kind=self.deploy["type"], **values)
 
     def _previous_artifact(self, previous: LedgerEntry | None, tmp: Path) -> Path | None:
         if previous is None or self.artifacts.find(previous.commit) is None:

@@ -10,6 +10,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from handsoff.hooks.cloudwatch import check_policy
+from handsoff.links.aws import CloudWatchAlarmsLink
 from handsoff.sensors.blocker import AlarmReadingMixin
 from handsoff.spec.durations import format_duration
 from handsoff.triggers.alarms import (
@@ -42,6 +43,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
     """
 
     template_fields = ("alarms", "datapoints", "insufficient_data", "poll_seconds")
+    operator_extra_links = (CloudWatchAlarmsLink(),)
     template_fields_renderers = {"alarms": "json", "datapoints": "json"}
     ui_color = "#fbe9e7"
 
@@ -111,6 +113,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
             return
         if self.watching:
             self.log.info("Watching rollback alarms %s; datapoints %s", self.alarms, self.datapoints)
+            self.persist_alarms_link(context)
         if not self.deferrable:
             super().execute(context)
             return

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handsoff.hooks.cloudwatch import AlarmsNotFound, CloudWatchAlarmHook, check_policy, is_retryable
+from handsoff.links.aws import CloudWatchAlarmsLink
 from handsoff.triggers.alarms import BlockerTrigger, check_alarms, firing_message
 
 if TYPE_CHECKING:
@@ -33,6 +34,15 @@ class AlarmReadingMixin:
     aws_retries: int
     log: Any
     _cw_hooks: dict[str, CloudWatchAlarmHook]
+
+    def persist_alarms_link(self, context: Context) -> None:
+        """Store the "CloudWatch alarms" extra link (the first region's alarms) for the UI."""
+        for region, names in (self.alarms or {}).items():
+            if region and names:
+                search = CloudWatchAlarmsLink.search_for(names)
+                CloudWatchAlarmsLink.persist(context, self, region, "aws", search=search)
+                return
+
     _cw_failures: int
 
     def hook(self, region: str) -> CloudWatchAlarmHook:
@@ -81,6 +91,7 @@ class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
     """
 
     template_fields = ("alarms", "insufficient_data", "poll_seconds", "timeout_seconds")
+    operator_extra_links = (CloudWatchAlarmsLink(),)
     template_fields_renderers = {"alarms": "json"}
     ui_color = "#fff3e0"
 
@@ -114,6 +125,7 @@ class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> None:
         self._timeout_at = datetime.now(UTC) + timedelta(seconds=self.timeout_seconds)
+        self.persist_alarms_link(context)
         states = self.poke_read("read blocker alarm states", self.read_states)
         if states is not None:
             names, message = firing_message("blocker", states, self.insufficient_data)
