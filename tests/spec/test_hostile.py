@@ -129,3 +129,18 @@ def test_arbitrary_text_is_refused_with_a_clear_error(tmp_path_factory, text):
         load_pipeline(path, root)
     except SpecErrors as err:
         assert all(issue.file == str(path) and issue.path.startswith("$") for issue in err.issues)
+
+
+def test_unusable_template_paths_are_spec_errors(tmp_path):
+    root = tmp_path / "specs"
+    root.mkdir()
+    for entry in ("9" * 5000, "a\x00b.json"):
+        spec = {**GOOD, "extends": [entry]}
+        path = _write(root, "weird.json", spec)
+        try:
+            load_pipeline(path, root)
+        except SpecErrors as err:
+            [issue] = err.issues
+            assert issue.path == "$.extends[0]" and "cannot be used" in issue.message
+        else:
+            raise AssertionError("an unusable template path loaded")

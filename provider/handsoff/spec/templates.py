@@ -191,7 +191,11 @@ class TemplateSet:
     def _locate(self, entry: str) -> Path | str:
         """The real path of template `entry`, or why it cannot be used (cached per entry)."""
         if entry not in self._entries:
-            self._entries[entry] = self._check(entry)
+            try:
+                self._entries[entry] = self._check(entry)
+            except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of symlinks
+                why = exc.__class__.__name__
+                self._entries[entry] = f"template path {entry[:80]!r} cannot be used: {why}"
         return self._entries[entry]
 
     def _check(self, entry: str) -> Path | str:
