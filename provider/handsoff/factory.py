@@ -1,7 +1,10 @@
 """Pipeline model → Airflow DAG: the only place that knows how a pipeline maps to tasks and groups.
 
-source → build → [stage: [wave: blockers → deploy targets in parallel → bake] … → tests → bake] …
+source → build → [stage: [wave: window → blockers → deploy targets in parallel → bake] … → tests → bake] …
                → rollback_plan (ALL_DONE) → rollback tasks, newest wave first → outcome (ONE_FAILED)
+
+`schedule.window` makes the schedule a DeploymentWindowTimetable; a wave with a window starts with its
+gate (`window`). Every pipeline has at most one active run: two runs never deploy a stage at once.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from handsoff.operators.source import ResolveSourceOperator
 from handsoff.pipeline_doc import pipeline_doc
 from handsoff.sensors.bake import BakeSensor
 from handsoff.sensors.blocker import BlockerSensor
+from handsoff.sensors.window import DeploymentWindowSensor
 from handsoff.spec.durations import format_duration
+from handsoff.timetables.window import DeploymentWindowTimetable
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 Tasks = Sequence[Any]  # operators or mapped operators
@@ -32,23 +37,39 @@ def build_dag(pipeline: Pipeline) -> DAG:
     with DAG(
         dag_id=pipeline.id,
         description=pipeline.description or None,
-        schedule=None,
+        schedule=_schedule(pipeline),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # no two runs deploy to the same target at once
         tags=["handsoff", *pipeline.tags],
         default_args={"owner": ", ".join(pipeline.owners) or "handsoff", "retries": 0},
         doc_md=pipeline_doc(pipeline),
-        params={
-            "commit": Param(
-                None,
-                type=["null", "string"],
-                description=f"Commit to deploy (SHA or abbreviation); empty: {pipeline.source.branch} head",
-            )
-        },
+        params=_params(pipeline),
     ) as dag:
         _PipelineGraph(pipeline).build()
     return dag
+
+
+def _schedule(pipeline: Pipeline) -> DeploymentWindowTimetable | None:
+    window = pipeline.schedule_window
+    return DeploymentWindowTimetable(window.to_spec(), window.name) if window else None
+
+
+def _params(pipeline: Pipeline) -> dict[str, Param]:
+    params = {
+        "commit": Param(
+            None,
+            type=["null", "string"],
+            description=f"Commit to deploy (SHA or abbreviation); empty: {pipeline.source.branch} head",
+        )
+    }
+    if pipeline.windows:
+        params["override_window"] = Param(
+            None,
+            type=["null", "string"],
+            description="Deploy outside the deployment windows: the reason (logged, kept on the gate tasks)",
+        )
+    return params
 
 
 def alarm_map(refs: Iterable[AlarmRef]) -> dict[str, list[str]]:
@@ -77,7 +98,11 @@ class _PipelineGraph:
 
     def build(self) -> None:
         source = ResolveSourceOperator(
-            task_id="source", repo=self.pipeline.source.repo, branch=self.pipeline.source.branch
+            task_id="source",
+            branch=self.pipeline.source.branch,
+            execution_mode=self.pipeline.execution_mode,
+            last_wave=[t.name for t in self.pipeline.stages[-1].waves[-1].targets],
+            **self.common,
         )
         build = BuildArtifactOperator(
             task_id="build",
@@ -117,6 +142,16 @@ class _PipelineGraph:
         with TaskGroup(
             wave.name, tooltip=f"wave {wave.name}: {', '.join(t.name for t in wave.targets)}"
         ) as group:
+            if wave.window is not None:
+                gate = DeploymentWindowSensor(
+                    task_id="window",
+                    window=wave.window.to_spec(),
+                    window_name=wave.window.name,
+                    execution_mode=self.pipeline.execution_mode,
+                )
+                _link(after, [gate])
+                self.tasks.append(gate)
+                after = [gate]
             if wave.blockers:
                 blockers = BlockerSensor(
                     task_id="blockers",

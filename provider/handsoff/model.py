@@ -11,7 +11,11 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from handsoff.windows import DeploymentWindow
+
 DEFAULT_AWS_CONN_ID = "aws_default"
+#: `execution.mode`: "superseded" (only the newest waiting run goes on) or "queued" (every run, in order).
+EXECUTION_MODES = ("superseded", "queued")
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -134,6 +138,8 @@ class Wave:
     bake_evidence: BakeEvidence | None = None
     blockers: tuple[AlarmRef, ...] = ()
     alarm_policy: AlarmPolicy = AlarmPolicy()
+    #: the deployment window gating the wave's start: its own `window`, else its stage's
+    window: DeploymentWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,14 @@ class Pipeline:
     rollback_scope: str = "all"
     rollback_retries: int = 3
     rollback_retry_delay: timedelta = timedelta(seconds=30)
+    #: every window of the spec, by name
+    windows: Mapping[str, DeploymentWindow] = field(default_factory=lambda: _frozen({}))
+    #: `schedule.window`: a run starts at each of its openings (None: runs are triggered only)
+    schedule_window: DeploymentWindow | None = None
+    execution_mode: str = "superseded"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "windows", _frozen(self.windows))
 
     def targets(self) -> tuple[Target, ...]:
         """Every target, in deployment order."""

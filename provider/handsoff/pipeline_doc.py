@@ -5,6 +5,11 @@ from __future__ import annotations
 from handsoff.model import Pipeline, Stage
 from handsoff.spec.durations import format_duration
 
+_EXECUTION = {
+    "superseded": "superseded: when runs wait, only the newest goes on; older ones end skipped",
+    "queued": "queued: every run deploys, in the order they were queued",
+}
+
 
 def pipeline_doc(pipeline: Pipeline) -> str:
     """Markdown summary of a pipeline for the Airflow UI."""
@@ -17,6 +22,13 @@ def pipeline_doc(pipeline: Pipeline) -> str:
         f"- **Build:** {' → '.join(s.name for s in pipeline.build.steps) or '-'}; "
         f"artifact `{pipeline.build.artifact}`",
         f"- **Spec:** `{pipeline.spec_file}`",
+        f"- **Runs:** {_EXECUTION[pipeline.execution_mode]}",
+        *(f"- **Window `{name}`:** {window.summary()}" for name, window in pipeline.windows.items()),
+        *(
+            [f"- **Schedule:** a run at each opening of `{pipeline.schedule_window.name}`"]
+            if pipeline.schedule_window
+            else []
+        ),
         "",
         "| stage | wave | targets | bake |",
         "|---|---|---|---|",

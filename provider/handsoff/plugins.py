@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from handsoff.links.aws import CloudWatchAlarmsLink, DeployedResourceLink
+from handsoff.timetables.window import DeploymentWindowTimetable
+
 
 class HandsoffPlugin(AirflowPlugin):
     """Registers handsoff's Airflow extensions."""
 
     name = "handsoff"
+    timetables = [DeploymentWindowTimetable]
+    operator_extra_links = [CloudWatchAlarmsLink(), DeployedResourceLink()]

@@ -1,32 +1,52 @@
-"""The source task: decide which commit the run deploys."""
+"""The source task: decide which commit the run deploys, or that the run has nothing to do."""
 
 from __future__ import annotations
 
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from handsoff.hooks.git import GitError, GitHook
+from handsoff.operators.base import HandsoffOperator
+from handsoff.runs import newer_waiting_run, override_reason, skip_superseded
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ResolveSourceOperator(BaseOperator):
-    """Resolve `conf.commit` (full or abbreviated SHA) or the branch head; push it as XCom `commit`."""
+class ResolveSourceOperator(HandsoffOperator):
+    """Resolve `conf.commit` (full or abbreviated SHA) or the branch head; push it as XCom `commit`.
 
+    Before anything else, in `execution_mode` "superseded", the run ends skipped ("superseded by <run
+    id>") when a newer run is queued behind it, unless its conf overrides the windows. A scheduled run
+    (one per window opening, deploying the branch head) ends skipped when the head already runs on every
+    target of the pipeline's last wave (`last_wave`, target names), as the ledger records.
+    """
+
+    template_fields = ()
     ui_color = "#fdf5e6"
 
-    def __init__(self, *, repo: str, branch: str, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        branch: str,
+        execution_mode: str = "superseded",
+        last_wave: list[str] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
-        self.repo = repo
         self.branch = branch
+        self.execution_mode = execution_mode
+        self.last_wave = last_wave or []
 
     def execute(self, context: Context) -> dict[str, Any]:
-        conf = context["dag_run"].conf or {}
-        requested = conf.get("commit") or None
+        dag_run = context["dag_run"]
+        if self.execution_mode == "superseded" and not override_reason(context):
+            newer = newer_waiting_run(context, first_task=self.task_id)
+            if newer is not None:
+                skip_superseded(context, newer, f"{self.task_id}, before building")
+        requested = (dag_run.conf or {}).get("commit") or None
         hook = GitHook(self.repo)
         with tempfile.TemporaryDirectory(prefix="handsoff-source-") as tmp:
             try:
@@ -34,6 +54,17 @@ class ResolveSourceOperator(BaseOperator):
             except GitError as err:
                 # Retrying cannot make an unknown commit known: fail now, with the reason.
                 raise AirflowFailException(str(err)) from err
+        if dag_run.run_type == "scheduled" and requested is None:
+            self._skip_when_deployed(info.sha)
         self.log.info("Deploying commit %s (%s) by %s: %s", info.sha, self.branch, info.author, info.subject)
         context["ti"].xcom_push(key="commit", value=info.sha)
         return {"commit": info.sha, "branch": self.branch, "author": info.author, "subject": info.subject}
+
+    def _skip_when_deployed(self, sha: str) -> None:
+        """Skip the scheduled run when `sha` already runs on every target of the last wave."""
+        running = {name: self.ledger.read(name).current for name in self.last_wave}
+        if running and all(entry is not None and entry.commit == sha for entry in running.values()):
+            raise AirflowSkipException(
+                f"scheduled run: {sha[:12]}, the head of {self.branch}, already runs on the last wave "
+                f"({', '.join(running)}); nothing new to deploy"
+            )

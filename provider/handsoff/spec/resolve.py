@@ -14,6 +14,10 @@ object carries ``min_datapoints`` evidence, which follows the duration it was wr
 Alarms: each key of ``alarms`` (rollback, blockers, insufficient_data, poll, blocker_timeout) resolves
 nearest-wins on its own (target > wave > stage > pipeline). Alarm names take the same placeholders as
 deployer fields and are filled per target; an alarm without a ``region`` is read in its target's region.
+
+Windows: each entry of ``windows`` is parsed by ``DeploymentWindow.from_spec``; its errors become issues
+at the window's path. A wave's window is its own ``window``, else its stage's (names are checked in
+validate.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from handsoff.model import (
 )
 from handsoff.spec.durations import parse_duration
 from handsoff.spec.errors import SpecErrors, SpecIssue, child_path
+from handsoff.windows import DeploymentWindow
 
 RUNTIME_PLACEHOLDERS = frozenset({"commit"})
 # Deployer types that run their fields as written and so cannot take runtime placeholders.
@@ -50,6 +55,10 @@ NO_DEPLOYER = "no deployer: set deploy on the pipeline, stage, wave or target"
 STRUCTURAL_TARGET_KEYS = frozenset({"deploy", "bake", "alarms", "remove"})
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)(\}?)")
 _REMOTE_REPO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/@:]+@[^/:]+:")
+# the field a DeploymentWindow.from_spec error names first: "deny[1].from: ..." → "deny[1].from"
+_WINDOW_FIELD = re.compile(
+    r"^((?:timezone|allow|deny|holidays|min_remaining)(?:\[\d+\])?(?:\.[a-z_]+)?): (.+)$", re.S
+)
 
 
 def resolve_pipeline(document: dict[str, Any], spec_file: Path | str, specs_root: Path | str) -> Pipeline:
@@ -72,6 +81,9 @@ def resolve_pipeline(document: dict[str, Any], spec_file: Path | str, specs_root
         rollback_scope=document.get("rollback", {}).get("scope", "all"),
         rollback_retries=document.get("rollback", {}).get("retries", 3),
         rollback_retry_delay=parse_duration(document.get("rollback", {}).get("retry_delay", "30s")),
+        windows=resolver.windows,
+        schedule_window=resolver.windows.get(document.get("schedule", {}).get("window", "")),
+        execution_mode=document.get("execution", {}).get("mode", "superseded"),
     )
 
 
@@ -119,20 +131,40 @@ class _Resolver:
         self.bake = _bake(document.get("bake"))
         self.alarms = _alarm_layer({}, document, "$")
         self.issues: dict[SpecIssue, None] = {}
+        self.windows = self.parse_windows(document.get("windows", {}))
+
+    def parse_windows(self, specs: dict[str, Any]) -> dict[str, DeploymentWindow]:
+        """The windows that parse; each one that does not becomes an issue at its path."""
+        windows = {}
+        for name, spec in specs.items():
+            try:
+                windows[name] = DeploymentWindow.from_spec(spec, name)
+            except ValueError as error:
+                self.issues[_window_issue(self.file, name, str(error))] = None
+        return windows
 
     def stage(self, stage: dict[str, Any], index: int) -> Stage:
         path = f"$.stages[{index}]"
         deploy = _nearest(stage, path, self.deploy)
         alarms = _alarm_layer(self.alarms, stage, path)
+        window = self.windows.get(stage.get("window", ""))
         waves = tuple(
-            self.wave(wave, f"{path}.waves[{number}]", stage["name"], deploy, alarms)
+            self.wave(wave, f"{path}.waves[{number}]", stage["name"], deploy, alarms, window)
             for number, wave in enumerate(stage["waves"])
         )
         tests = tuple(_test(test) for test in stage.get("tests", ()))
         duration, evidence = _bake(stage.get("bake")) or (None, None)
         return Stage(stage["name"], waves, tests, duration, evidence, _policy(alarms))
 
-    def wave(self, wave: dict[str, Any], path: str, stage: str, deploy: _Deploy, alarms: _Alarms) -> Wave:
+    def wave(
+        self,
+        wave: dict[str, Any],
+        path: str,
+        stage: str,
+        deploy: _Deploy,
+        alarms: _Alarms,
+        window: DeploymentWindow | None = None,
+    ) -> Wave:
         deploy = _nearest(wave, path, deploy)
         alarms = _alarm_layer(alarms, wave, path)
         names = {"pipeline": self.pipeline, "stage": stage, "wave": wave["name"]}
@@ -154,6 +186,7 @@ class _Resolver:
             longest.bake_evidence if longest else None,
             tuple(blockers),
             _policy(alarms),
+            self.windows.get(wave["window"]) if "window" in wave else window,
         )
 
     @staticmethod
@@ -253,6 +286,15 @@ class _Filler:
 
     def _problem(self, path: str, message: str) -> None:
         self.issues[SpecIssue(self.file, path, message)] = None
+
+
+def _window_issue(file: str, name: str, error: str) -> SpecIssue:
+    """A window's parse error at the field it names (``$.windows.<name>.deny[1].from``), else the window."""
+    path, message = child_path("$.windows", name), error.removeprefix(f"window {name!r}: ")
+    match = _WINDOW_FIELD.match(message)
+    if match:
+        path, message = f"{path}.{match.group(1)}", match.group(2)
+    return SpecIssue(file, path, message)
 
 
 def _duration(text: str | None) -> timedelta | None:
