@@ -1,9 +1,10 @@
 """`make demo`: run the greeter-app pipeline once on a local Airflow, no Docker.
 
 Creates a git repo of examples/greeter under .demo/git, starts `airflow standalone` in the
-background (.demo/airflow.log, .demo/airflow.pid), triggers greeter-app for the new commit through
-the REST API and follows the run to the end. Airflow stays up afterwards so that you can look at the
-UI; `make demo-stop` (this script with --stop) stops it.
+background (.demo/airflow.log, .demo/airflow.pid), installs the handsoff git hook in the repo, then
+pushes a commit: the push itself triggers greeter-app (run merge-<sha12>), and the demo follows that run
+to the end. Airflow stays up afterwards so that you can look at the UI; `make demo-stop` (this script
+with --stop) stops it.
 
 Standard library only: it must run before anything else is known to work.
 """
@@ -42,6 +43,7 @@ USERNAME = PASSWORD = "admin"
 HEALTH_TIMEOUT_S = 120
 DAG_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 600
+HOOK_RUN_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
 GIT_CONFIG = {"user.name": "handsoff demo", "user.email": "demo@example.com", "commit.gpgsign": "false"}
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "dist", ".coverage", "coverage.json")
@@ -99,8 +101,8 @@ def git(*args: str, cwd: Path | None = None) -> str:
     return result.stdout.strip()
 
 
-def commit_greeter() -> str:
-    """Commit examples/greeter (plus a CHANGELOG line on later runs) and push it; return the sha."""
+def prepare_greeter_repo() -> bool:
+    """Create the bare repo and its work clone when missing; True when the repo is new."""
     if shutil.which("git") is None:
         raise DemoError("git is not installed")
     first = not BARE_REPO.exists()
@@ -113,13 +115,37 @@ def commit_greeter() -> str:
         git("checkout", "-q", "-B", "main", cwd=WORK_REPO)
     for key, value in GIT_CONFIG.items():
         git("config", key, value, cwd=WORK_REPO)
+    return first or not git("branch", "--list", "main", cwd=WORK_REPO)
+
+
+def install_hook(port: int) -> None:
+    """`handsoff git-hook install`: the bare repo's post-receive triggers the pipelines of main."""
+    env = {**os.environ, "HANDSOFF_AIRFLOW_PASSWORD": PASSWORD}
+    command = [str(VENV_BIN / "handsoff"), "git-hook", "install", str(BARE_REPO)]
+    command += ["--specs", str(REPO / "pipeline_specs"), "--url", f"http://localhost:{port}"]
+    result = subprocess.run([*command, "--username", USERNAME], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DemoError(f"could not install the git hook: {result.stderr.strip()}")
+    for line in result.stdout.splitlines():
+        say(line.strip())
+
+
+def commit_and_push(first: bool) -> str:
+    """Commit examples/greeter (plus a CHANGELOG line on later runs) and push it: the hook triggers."""
     shutil.copytree(EXAMPLE, WORK_REPO, dirs_exist_ok=True, ignore=COPY_IGNORE)
     if not first:
         with (WORK_REPO / "CHANGELOG").open("a", encoding="utf-8") as changelog:
             changelog.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} demo change\n")
     git("add", "-A", cwd=WORK_REPO)
     git("commit", "-q", "-m", "greeter: import" if first else "greeter: demo change", cwd=WORK_REPO)
-    git("push", "-q", "origin", "main", cwd=WORK_REPO)
+    push = subprocess.run(
+        ["git", "push", "-q", "origin", "main"], cwd=WORK_REPO, capture_output=True, text=True
+    )
+    for line in push.stderr.splitlines():  # the hook's output comes back as "remote: ..."
+        if line.strip():
+            say(f"  git push: {line.strip()}")
+    if push.returncode != 0:
+        raise DemoError(f"git push failed (exit {push.returncode})")
     return git("rev-parse", "HEAD", cwd=WORK_REPO)
 
 
@@ -282,18 +308,25 @@ def wait_for_dag(api: Api) -> None:
     raise DemoError(f"DAG {DAG_ID} did not appear after {DAG_TIMEOUT_S}s. Import errors: {details}")
 
 
-def trigger_run(api: Api, sha: str) -> str:
+def unpause(api: Api) -> None:
+    """Unpause greeter-app before the push, so that the run the hook creates starts at once."""
     status, body = api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
     if status != 200:
         raise DemoError(f"could not unpause {DAG_ID}: {status} {body}")
+
+
+def wait_for_hook_run(api: Api, sha: str) -> str:
+    """The run the git hook created for `sha` (merge-<sha12>); the demo does not trigger it itself."""
     run_id = f"merge-{sha[:12]}"
-    payload = {"logical_date": None, "dag_run_id": run_id, "conf": {"commit": sha}}
-    status, body = api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", payload)
-    if status == 409:
-        say(f"run {run_id} already exists: following it")
-    elif status != 200:
-        raise DemoError(f"could not trigger {DAG_ID}: {status} {body}")
-    return run_id
+    deadline = time.monotonic() + HOOK_RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")[0] == 200:
+            return run_id
+        time.sleep(1)
+    raise DemoError(
+        f"the push did not create run {run_id} of {DAG_ID} within {HOOK_RUN_TIMEOUT_S}s: "
+        f"see the hook's output above (git push: remote: handsoff: ...)"
+    )
 
 
 def task_instances(api: Api, run_id: str) -> list[dict[str, Any]]:
@@ -356,13 +389,25 @@ def report_failure(api: Api, run_id: str, instances: list[dict[str, Any]], port:
     print("  Airflow is still running; stop with: make demo-stop")
 
 
+def print_status() -> None:
+    """`handsoff status greeter-app`: what every target runs now, from the ledger."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "HANDSOFF_SPECS_DIR": str(REPO / "pipeline_specs"),
+    }
+    result = subprocess.run(
+        [str(VENV_BIN / "handsoff"), "status", DAG_ID], env=env, capture_output=True, text=True
+    )
+    print((result.stdout or result.stderr).rstrip())
+
+
 def run_demo() -> int:
     port = demo_port()
     ensure_port_free(port)
     DEMO.mkdir(exist_ok=True)
     say(f"AIRFLOW_HOME={AIRFLOW_HOME}, specs {REPO / 'pipeline_specs'}, fleet {FLEET}, port {port}")
-    sha = commit_greeter()
-    say(f"pushed greeter commit {sha[:12]} to {BARE_REPO.relative_to(REPO)} (branch main)")
+    first = prepare_greeter_repo()
     process = start_airflow(port)
     say(f"started airflow standalone (pid {process.pid}, log {LOG_FILE.relative_to(REPO)})")
     api = Api(port)
@@ -375,8 +420,12 @@ def run_demo() -> int:
     api.login()
     wait_for_dag(api)
     say(f"DAG {DAG_ID} is loaded")
-    run_id = trigger_run(api, sha)
-    say(f"triggered run {run_id} (conf commit={sha[:12]}); waiting for it to finish")
+    unpause(api)
+    install_hook(port)
+    sha = commit_and_push(first)
+    say(f"pushed greeter commit {sha[:12]} to {BARE_REPO.relative_to(REPO)} (branch main)")
+    run_id = wait_for_hook_run(api, sha)
+    say(f"the push triggered run {run_id} (conf commit={sha[:12]}); waiting for it to finish")
     state = wait_for_run(api, run_id)
     instances = task_instances(api, run_id)
     say(f"run {run_id}: {state}; task instances: {state_counts(instances)}")
@@ -385,7 +434,13 @@ def run_demo() -> int:
         report_failure(api, run_id, instances, port)
         return 1
     print(f"First successful run {time.monotonic() - STARTED:.0f}s after `make demo` started.")
+    print_status()
     print(f"UI: http://localhost:{port}  (login {USERNAME} / {PASSWORD})")
+    print(
+        f"Deploy again: commit in {WORK_REPO.relative_to(REPO)} and `git push` (the hook triggers the run).\n"
+        f"What runs where: AIRFLOW_HOME={AIRFLOW_HOME.relative_to(REPO)} "
+        f".venv/bin/handsoff status {DAG_ID}   (--json for machines)"
+    )
     print("Airflow keeps running; stop with: make demo-stop")
     return 0
 

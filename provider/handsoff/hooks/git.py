@@ -17,6 +17,14 @@ class GitError(RuntimeError):
     """A git operation failed; the message says what and where."""
 
 
+class UnknownCommitError(GitError):
+    """The requested commit (or the branch) does not exist in the repository."""
+
+
+class NotOnBranchError(GitError):
+    """The commit exists but is not on the pipeline's branch."""
+
+
 @dataclass(frozen=True)
 class CommitInfo:
     """A resolved commit."""
@@ -58,24 +66,28 @@ class GitHook:
                 "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", cwd=mirror
             )
         except GitError:
-            raise GitError(f"branch {branch!r} does not exist in {self.repo}") from None
+            raise UnknownCommitError(f"branch {branch!r} does not exist in {self.repo}") from None
         if commit is None:
             sha = head
         else:
             if not _SHA.match(commit):
-                raise GitError(f"commit {commit!r} is not a hexadecimal SHA (4 to 40 characters)")
+                raise UnknownCommitError(f"commit {commit!r} is not a hexadecimal SHA (4 to 40 characters)")
             try:
                 sha = self._git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", cwd=mirror)
             except GitError:
-                raise GitError(f"unknown commit {commit} in {self.repo}") from None
+                raise UnknownCommitError(f"unknown commit {commit} in {self.repo}") from None
             ancestor = subprocess.run(
                 ["git", "merge-base", "--is-ancestor", sha, head], cwd=mirror, capture_output=True
             )
             if ancestor.returncode != 0:
-                raise GitError(f"commit {sha[:12]} is not on branch {branch!r} of {self.repo}")
+                raise NotOnBranchError(f"commit {sha[:12]} is not on branch {branch!r} of {self.repo}")
         fmt = "%an%x00%ae%x00%s"
         author, email, subject = self._git("log", "-1", f"--format={fmt}", sha, "--", cwd=mirror).split("\0")
         return CommitInfo(sha=sha, author=author, author_email=email, subject=subject)
+
+    def message(self, mirror: Path, sha: str) -> str:
+        """The full commit message of `sha` (subject, blank line, body), trailing whitespace removed."""
+        return self._git("log", "-1", "--format=%B", sha, "--", cwd=mirror).rstrip()
 
     def checkout(self, sha: str, dest: str | Path) -> Path:
         """Make a clean checkout of `sha` in `dest` (which must not exist or be empty)."""

@@ -1,0 +1,142 @@
+"""A small client of Airflow's public REST API (standard library only): log in, trigger a run.
+
+Errors are typed so that callers can tell an unreachable server from a refused login from anything
+else. Messages never contain the password or the token.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_TIMEOUT_S = 10.0
+_DETAIL_LIMIT = 200
+
+
+class AirflowApiError(RuntimeError):
+    """Airflow answered with an error, or could not be asked; `status` is the HTTP status (0: none)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AirflowUnreachable(AirflowApiError):
+    """No HTTP answer: connection refused, unknown host, timeout."""
+
+
+class AirflowAuthError(AirflowApiError):
+    """The login or the token was refused (401), or the user may not do this (403)."""
+
+
+@dataclass(frozen=True)
+class TriggeredRun:
+    """The outcome of a trigger: `created` is False when the run id already existed (409)."""
+
+    dag_id: str
+    run_id: str
+    created: bool
+    state: str | None = None
+
+
+class AirflowApi:
+    """Airflow's REST API at `url` (scheme, host, port and an optional path prefix)."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"Airflow URL must be http:// or https://, not {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request; returns (status, parsed JSON body). HTTP errors are returned, not raised."""
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, _json(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, _json(err.read())
+        except urllib.error.URLError as err:
+            raise AirflowUnreachable(f"Airflow at {self.url} is unreachable: {_reason(err.reason)}") from None
+        except OSError as err:  # timeouts and resets while reading the answer
+            raise AirflowUnreachable(f"Airflow at {self.url} is unreachable: {_reason(err)}") from None
+        except http.client.HTTPException as err:
+            raise AirflowApiError(f"{self.url} did not answer like an HTTP server ({err!r})") from None
+
+    def login(self, username: str, password: str) -> str:
+        """`POST /auth/token`: a JWT for `username`; remembered for the next calls."""
+        status, body = self._request("POST", "/auth/token", {"username": username, "password": password})
+        if status in (401, 403):
+            raise AirflowAuthError(
+                f"Airflow at {self.url} refused the login of user {username!r} ({status})", status
+            )
+        if status != 201 or not isinstance(body, dict) or "access_token" not in body:
+            raise AirflowApiError(f"POST /auth/token answered {status}: {_detail(body)}", status)
+        self.token = str(body["access_token"])
+        return self.token
+
+    def trigger_dag_run(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> TriggeredRun:
+        """`POST /api/v2/dags/{dag_id}/dagRuns` with no logical date; 409 (run id taken) is not an error."""
+        path = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns"
+        payload = {"logical_date": None, "dag_run_id": run_id, "conf": conf}
+        status, body = self._request("POST", path, payload)
+        if status in (200, 201):
+            return TriggeredRun(dag_id, run_id, created=True, state=_get(body, "state"))
+        if status == 409:
+            return TriggeredRun(dag_id, run_id, created=False)
+        if status in (
+            401,
+            403,
+        ):  # 401 "Not authenticated"/"Token Expired", 403 "Invalid JWT token"/"Forbidden"
+            raise AirflowAuthError(
+                f"Airflow at {self.url} refused the request ({status}: {_detail(body)})", status
+            )
+        if status == 404:
+            raise AirflowApiError(
+                f"Airflow at {self.url} has no DAG {dag_id!r} (not parsed yet, or its spec is broken)", status
+            )
+        raise AirflowApiError(f"POST {path} answered {status}: {_detail(body)}", status)
+
+    def is_paused(self, dag_id: str) -> bool | None:
+        """Whether the DAG is paused (None when Airflow does not say)."""
+        status, body = self._request("GET", f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}")
+        paused = _get(body, "is_paused") if status == 200 else None
+        return paused if isinstance(paused, bool) else None
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def _get(body: Any, key: str) -> Any:
+    return body.get(key) if isinstance(body, dict) else None
+
+
+def _detail(body: Any) -> str:
+    """Airflow's error detail (or the body) on one short line."""
+    detail = _get(body, "detail") or body
+    text = detail if isinstance(detail, str) else json.dumps(detail)
+    text = " ".join(text.split())
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return "timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__
