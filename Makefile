@@ -4,7 +4,7 @@ VENV_STAMP := .venv/.installed
 # demo.py uses the standard library only, so demo-stop works even without the venv.
 DEMO_PY := $(if $(wildcard .venv/bin/python),.venv/bin/python,$(PY))
 
-.PHONY: venv test test-fast lint demo demo-stop bench
+.PHONY: venv test test-fast lint demo demo-stop bench services compose-config
 
 venv: $(VENV_STAMP)
 
@@ -31,5 +31,20 @@ demo: $(VENV_STAMP)
 demo-stop:
 	$(DEMO_PY) scripts/demo.py --stop
 
-bench:
-	@echo "make bench: not written yet (see bench/)."
+# Installs (never starts) Debian's PostgreSQL, Redis and docker-compose: the Celery topology test
+# (tests/test_celery_topology.py, part of `make test`) starts private instances of its own.
+services:
+	bash scripts/ci_services.sh install
+
+# Validates docker-compose.yaml with docker-compose 1.29 (no Docker engine needed).
+compose-config:
+	bash scripts/ci_services.sh compose-config
+
+# The four benchmarks of bench/README.md (about 12 minutes on 2 cores), then its results tables.
+# Raw results: bench/out/ (git-ignored); dag-factory gets its own venv there, never this one.
+bench: $(VENV_STAMP)
+	.venv/bin/python bench/sharding.py
+	.venv/bin/python bench/parse.py
+	.venv/bin/python bench/orchestration.py
+	.venv/bin/python bench/bakes.py
+	.venv/bin/python bench/report.py

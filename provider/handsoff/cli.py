@@ -173,5 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+# Subcommands that live in their own modules register themselves on import.
+from handsoff import cli_ops, cli_shard, cli_windows  # noqa: E402,F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module, so the subcommands registered above are in the same COMMANDS.
+    from handsoff.cli import main as _main
+
+    sys.exit(_main())

@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from handsoff.spec.errors import SpecIssue, child_path, json_path, parts_sort_key
+from handsoff.spec.fastschema import Check, compile_check
 
 SCHEMA_FILE = "pipeline.schema.json"
 REMOVAL_KEYS = frozenset({"name", "remove"})
@@ -93,11 +94,25 @@ def _pattern_messages() -> dict[str, str]:
             "is not a valid name: letters, digits, '-' and '_', starting with a letter or digit, "
             "at most 63 characters"
         ),
+        defs["clock"]["pattern"]: "is not a time like 09:00 (00:00-23:59, or 24:00 as an end)",
+        defs["windowBound"]["pattern"]: "is not a date (2026-12-21) or local date-time (2026-12-21T09:00)",
     }
 
 
+@functools.cache
+def fast_check(partial: bool = False) -> Check | None:
+    """The compiled yes/no check of the same schema as ``validator(partial)`` (None: not compilable)."""
+    return compile_check(validator(partial).schema)
+
+
 def schema_issues(document: Any, file: str, *, partial: bool = False) -> list[SpecIssue]:
-    """Every schema violation in `document`, sorted by JSON path."""
+    """Every schema violation in `document`, sorted by JSON path.
+
+    A document the compiled check accepts has none; only the others take jsonschema's slower walk.
+    """
+    check = fast_check(partial)
+    if check is not None and check(document):
+        return []
     found = []
     for error in validator(partial).iter_errors(document):
         found.extend(_explain(error))
@@ -157,7 +172,7 @@ def _closest(key: str, allowed: list[str] | tuple[str, ...], cutoff: float = 0.6
 def semantic_issues(
     document: dict[str, Any], file: str, where: Callable[[str], str] = lambda path: f"at {path}"
 ) -> list[SpecIssue]:
-    """Checks the schema cannot express: unique names and near-miss custom target keys.
+    """Checks the schema cannot express: unique names, near-miss custom target keys, window names.
 
     Call only on a document that passed the full schema. Deployer checks live in resolve.py.
     Issues come grouped by check; the loader sorts them by path. `where` describes a path in a
@@ -171,18 +186,34 @@ def semantic_issues(
     for stage_path, stage in stages:
         tests = _named(stage.get("tests", []), f"{stage_path}.tests")
         issues += _duplicates("test", tests, file, where)
+        issues += _window_reference(document, stage, stage_path, file)
         for wave_path, wave in _named(stage["waves"], f"{stage_path}.waves"):
             waves.append((wave_path, wave))
+            issues += _window_reference(document, wave, wave_path, file)
             if _reserved_in_stage(wave["name"]):
                 message = f"wave name {wave['name']!r} is reserved for the stage's own tasks (bake, test_*)"
                 issues.append(SpecIssue(file, f"{wave_path}.name", message))
             targets += _named(wave["targets"], f"{wave_path}.targets")
+    issues += _window_reference(document, document.get("schedule", {}), "$.schedule", file)
     issues += _duplicates("stage", stages, file, where)
     issues += _duplicates("wave", waves, file, where)
     issues += _duplicates("target", targets, file, where)
     for target_path, target in targets:
         issues += _near_misses(target, target_path, file)
     return issues
+
+
+def _window_reference(
+    document: dict[str, Any], node: dict[str, Any], path: str, file: str
+) -> list[SpecIssue]:
+    """An issue when `node` names a `window` that `windows` does not define."""
+    name, defined = node.get("window"), list(document.get("windows", {}))
+    if name is None or name in defined:
+        return []
+    close = _closest(name, defined)
+    hint = f"windows: {', '.join(defined)}" if defined else "none defined"
+    hint = f"did you mean {close!r}?" if close else hint
+    return [SpecIssue(file, f"{path}.window", f"unknown window {name!r}: not in $.windows ({hint})")]
 
 
 def _reserved_in_stage(name: str) -> bool:
