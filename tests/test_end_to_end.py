@@ -200,3 +200,22 @@ def test_a_hanging_deploy_is_killed_at_its_timeout_and_rolled_back(airflow_db, e
     assert subprocess.run(["pgrep", "-f", "sleep 317"], capture_output=True).returncode == 1  # killed
     assert states["alpha.alpha.rollback"] == states["beta.beta.rollback"] == "success"
     assert not (fleet / PIPELINE / "alpha-pdx").exists()  # nothing ran there before: removed again
+
+
+@pytest.mark.slow
+def test_hostile_run_conf_is_never_executed_and_unknown_keys_are_refused(airflow_db, example_specs, tmp_path):
+    specs, repo, fleet = example_specs
+    dag = _load(specs)
+    sha = repo.commit("change")
+    canary = tmp_path / "pwned"
+    hostile = f"$(touch {canary}) `touch {canary}`; touch {canary}\n$(rm -rf ~)"
+
+    refused = dag.test(run_conf={"commit": sha, "branch": f"main; touch {canary}"})
+    unknown = dag.test(run_conf={"commit": sha, "script": f"touch {canary}"})
+    carried = dag.test(run_conf={"commit": sha, "branch": "main", "author": hostile, "message": hostile})
+
+    assert (refused.state, unknown.state, carried.state) == ("failed", "failed", "success")
+    assert _task_instances(refused)["source"].state == "failed"
+    assert _task_instances(unknown)["source"].state == "failed"
+    assert not canary.exists()  # the hostile values reached no shell
+    assert (fleet / PIPELINE / "pdx" / "VERSION").read_text().strip() == sha

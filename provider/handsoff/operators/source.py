@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from handsoff.hooks.git import GitError, GitHook
+from handsoff.links.source import CommitLink
 from handsoff.operators.base import HandsoffOperator
 from handsoff.runs import newer_waiting_run, override_reason, skip_superseded
 
@@ -26,6 +27,7 @@ class ResolveSourceOperator(HandsoffOperator):
 
     template_fields = ()
     ui_color = "#fdf5e6"
+    operator_extra_links = (CommitLink(),)
 
     def __init__(
         self,
@@ -33,15 +35,21 @@ class ResolveSourceOperator(HandsoffOperator):
         branch: str,
         execution_mode: str = "superseded",
         last_wave: list[str] | None = None,
+        commit_url: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.branch = branch
         self.execution_mode = execution_mode
         self.last_wave = last_wave or []
+        self.commit_url = commit_url
+
+    #: what a run's conf may carry (from `handsoff trigger`, the git hook and the trigger form)
+    CONF_KEYS = frozenset({"commit", "branch", "author", "message", "override_window"})
 
     def execute(self, context: Context) -> dict[str, Any]:
         dag_run = context["dag_run"]
+        self._check_conf(dag_run.conf or {})
         if self.execution_mode == "superseded" and not override_reason(context):
             newer = newer_waiting_run(context, first_task=self.task_id)
             if newer is not None:
@@ -58,7 +66,19 @@ class ResolveSourceOperator(HandsoffOperator):
             self._skip_when_deployed(info.sha)
         self.log.info("Deploying commit %s (%s) by %s: %s", info.sha, self.branch, info.author, info.subject)
         context["ti"].xcom_push(key="commit", value=info.sha)
+        if self.commit_url:
+            CommitLink.persist(context, template=self.commit_url, commit=info.sha)
         return {"commit": info.sha, "branch": self.branch, "author": info.author, "subject": info.subject}
+
+    def _check_conf(self, conf: dict[str, Any]) -> None:
+        """Refuse unknown conf keys and a branch other than the pipeline's (values are never executed)."""
+        unknown = sorted(set(conf) - self.CONF_KEYS)
+        if unknown:
+            allowed = ", ".join(sorted(self.CONF_KEYS))
+            raise AirflowFailException(f"unknown run conf key(s) {unknown}; allowed: {allowed}")
+        branch = conf.get("branch")
+        if branch not in (None, "", self.branch):
+            raise AirflowFailException(f"run conf branch {branch!r} is not the pipeline's {self.branch!r}")
 
     def _skip_when_deployed(self, sha: str) -> None:
         """Skip the scheduled run when `sha` already runs on every target of the last wave."""
