@@ -11,6 +11,9 @@ venv: $(VENV_STAMP)
 # Re-installs when pyproject.toml or constraints.txt change.
 $(VENV_STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -c constraints.txt -e ".[test]"
+	# setuptools leaves a copy of the metadata next to the sources; on sys.path it would register the
+	# Airflow plugin twice ("Plugin 'handsoff' already registered" in the UI). The installed copy stays.
+	rm -rf provider/*.egg-info
 	touch $@
 
 # The whole suite, including the slow end-to-end tests that start real Airflow processes.

@@ -161,8 +161,8 @@ def test_alarm_in_wave_two_rolls_back_by_scope(setup, scope):
     assert states["prod.first-region.bake"] == "failed"
     assert states["prod.rest.deploy_usw2"] == "upstream_failed"  # wave 3 never touched
     assert states["outcome"] == "failed"
-    assert states["prod.first-region.rollback"] == "success"
-    assert states["prod.onebox.rollback"] == ("success" if scope == "all" else "skipped")
+    assert states["rollback.prod.first-region"] == "success"
+    assert states["rollback.prod.onebox"] == ("success" if scope == "all" else "skipped")
     expected_onebox = "2" if scope == "all" else "3"  # wave 1 got version 3 (bad); restored only by "all"
     assert _live(aws, "use1-onebox", "us-east-1") == expected_onebox
     assert _live(aws, "use1", "us-east-1") == "2"
@@ -269,7 +269,7 @@ def test_a_blocker_past_its_timeout_fails_the_run_and_deploys_nothing(setup):
     states = _states(run)
     assert states["prod.onebox.blockers"] == "failed"
     assert states["prod.onebox.deploy_use1-onebox"] == "upstream_failed"
-    assert {states[f"prod.{w}.rollback"] for w, _, _ in WAVES} == {"skipped"}
+    assert {states[f"rollback.prod.{w}"] for w, _, _ in WAVES} == {"skipped"}
     assert {_live(aws, t, r) for _, t, r in WAVES} == {"1"}
     assert not (store / PIPELINE / "ledger").exists()
 
@@ -341,7 +341,7 @@ def test_aws_unreachable_during_a_bake_fails_closed_and_the_rollback_is_retried(
     assert tis["prod.onebox.bake"].state == "failed"  # never promoted on an unknown alarm state
     assert tis["prod.first-region.deploy_use1"].state == "upstream_failed"
     assert sum("/functions/" not in r for r in endpoint.refused) >= 5  # alarm reads retried, then gave up
-    rollback = tis["prod.onebox.rollback"]
+    rollback = tis["rollback.prod.onebox"]
     assert (rollback.state, rollback.try_number) == ("success", 2)  # failed once (AWS down), retried
     assert _live(aws, "use1-onebox", "us-east-1") == "2"
     ledger = json.loads((store / PIPELINE / "ledger" / "use1-onebox.json").read_text())

@@ -155,9 +155,9 @@ def test_failed_tests_roll_back_and_fail_the_run(airflow_db, example_specs, scop
     assert run.state == "failed"
     states = {task_id: ti.state for task_id, ti in _task_instances(run).items()}
     assert states["outcome"] == "failed"
-    assert states["beta.beta.rollback"] == "success"
-    assert states["alpha.alpha.rollback"] == ("success" if scope == "all" else "skipped")
-    assert states["prod.rest.rollback"] == "skipped"
+    assert states["rollback.beta.beta"] == "success"
+    assert states["rollback.alpha.alpha"] == ("success" if scope == "all" else "skipped")
+    assert states["rollback.prod.rest"] == "skipped"
     assert states["gamma.gamma.deploy_gamma-pdx"] == "upstream_failed"  # nothing after the failure deploys
     # newest wave first, each restored to exactly the previous commit
     log = (fleet / PIPELINE / "deploys.log").read_text().splitlines()
@@ -190,7 +190,8 @@ def test_a_hanging_deploy_is_killed_at_its_timeout_and_rolled_back(airflow_db, e
     spec_file.write_text(json.dumps(spec))
     dag = _load(specs)
 
-    run = _run(dag, repo.commit("change"))
+    bad = repo.commit("change")
+    run = _run(dag, bad)
 
     assert run.state == "failed"
     states = {task_id: ti.state for task_id, ti in _task_instances(run).items()}
@@ -198,8 +199,12 @@ def test_a_hanging_deploy_is_killed_at_its_timeout_and_rolled_back(airflow_db, e
     assert states["prod.onebox.deploy_onebox-iad"] == "upstream_failed"
     assert "deploy of target gamma-pdx: timed out after 2s" in "".join(capfd.readouterr())
     assert subprocess.run(["pgrep", "-f", "sleep 317"], capture_output=True).returncode == 1  # killed
-    assert states["alpha.alpha.rollback"] == states["beta.beta.rollback"] == "success"
-    assert not (fleet / PIPELINE / "alpha-pdx").exists()  # nothing ran there before: removed again
+    assert states["rollback.alpha.alpha"] == states["rollback.beta.beta"] == "success"
+    log = (fleet / PIPELINE / "deploys.log").read_text().splitlines()
+    rolled_back = next(i for i, line in enumerate(log) if line.startswith("rollback alpha-pdx"))
+    assert log.index(f"deploy alpha-pdx {bad}") < rolled_back
+    version = fleet / PIPELINE / "alpha-pdx" / "VERSION"  # what ran before (earlier tests share the ledger)
+    assert not version.exists() or version.read_text().strip() != bad
 
 
 @pytest.mark.slow

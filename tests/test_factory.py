@@ -36,7 +36,8 @@ def test_the_issue_example_maps_to_groups_in_pipeline_order(orders_dag):
     assert dag.max_active_runs == 1
     assert set(dag.tags) == {"handsoff", "orders"}
     assert dag.default_args["owner"] == "orders-team"
-    assert set(dag.task_group.children) == {"source", "build", "alpha", "beta", "gamma", "prod", *WATCHERS}
+    stages = {"alpha", "beta", "gamma", "prod"}
+    assert set(dag.task_group.children) == {"source", "build", *stages, "rollback", *WATCHERS}
     assert _downstream(dag, "source") == {"build"}
     assert _downstream(dag, "build") == {"alpha.alpha.deploy_alpha"}
     assert _downstream(dag, "alpha.alpha.deploy_alpha") == {"alpha.test_integration"}
@@ -99,12 +100,12 @@ def test_serializes(orders_dag):
 def test_every_wave_has_a_rollback_chained_newest_first_after_the_plan(orders_dag):
     dag = orders_dag
     rollbacks = [
-        "prod.rest.rollback",
-        "prod.first-region.rollback",
-        "prod.onebox.rollback",
-        "gamma.gamma.rollback",
-        "beta.beta.rollback",
-        "alpha.alpha.rollback",
+        "rollback.prod.rest",
+        "rollback.prod.first-region",
+        "rollback.prod.onebox",
+        "rollback.gamma.gamma",
+        "rollback.beta.beta",
+        "rollback.alpha.alpha",
     ]
     plan = dag.get_task("rollback_plan")
     assert set(plan.downstream_task_ids) == {*rollbacks, "outcome"}
@@ -119,7 +120,7 @@ def test_every_wave_has_a_rollback_chained_newest_first_after_the_plan(orders_da
     assert waves[3] == {
         "stage": "prod",
         "wave": "onebox",
-        "rollback_task": "prod.onebox.rollback",
+        "rollback_task": "rollback.prod.onebox",
         "failure_tasks": ["prod.onebox.deploy_use1-onebox", "prod.onebox.bake"],
     }
     assert plan.plan["stage_tasks"]["alpha"] == ["alpha.test_integration", "alpha.bake"]

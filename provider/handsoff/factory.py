@@ -1,7 +1,10 @@
 """Pipeline model → Airflow DAG: the only place that knows how a pipeline maps to tasks and groups.
 
 source → build → [stage: [wave: window → blockers → deploy targets in parallel → bake] … → tests → bake] …
-               → rollback_plan (ALL_DONE) → rollback tasks, newest wave first → outcome (ONE_FAILED)
+               → rollback_plan (ALL_DONE) → rollback.<stage>.<wave>, newest first → outcome (ONE_FAILED)
+
+The rollback tasks live in their own top-level group: inside the wave groups they would make the
+group graph cyclic (wave → rollback_plan → wave), which the UI cannot draw.
 
 `schedule.window` makes the schedule a DeploymentWindowTimetable; a wave with a window starts with its
 gate (`window`). Every pipeline has at most one active run: two runs never deploy a stage at once.
@@ -15,9 +18,21 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, cross_downstream
 
-from handsoff.model import AlarmPolicy, AlarmRef, BakeEvidence, Pipeline, Stage, Target, TestSuite, Wave
+from handsoff.model import (
+    AlarmPolicy,
+    AlarmRef,
+    Approval,
+    BakeEvidence,
+    Pipeline,
+    Stage,
+    Target,
+    TestSuite,
+    Wave,
+)
+from handsoff.operators.approval import DeploymentApprovalOperator
 from handsoff.operators.build import BuildArtifactOperator
 from handsoff.operators.deploy import DeployTargetOperator
+from handsoff.operators.review import ReviewGateOperator
 from handsoff.operators.rollback import RollbackPlanOperator, RollbackWaveOperator, RunOutcomeOperator
 from handsoff.operators.shard import RunTestShardOperator
 from handsoff.operators.source import ResolveSourceOperator
@@ -102,6 +117,7 @@ class _PipelineGraph:
             branch=self.pipeline.source.branch,
             execution_mode=self.pipeline.execution_mode,
             last_wave=[t.name for t in self.pipeline.stages[-1].waves[-1].targets],
+            commit_url=self.pipeline.source.commit_url,
             **self.common,
         )
         build = BuildArtifactOperator(
@@ -111,15 +127,36 @@ class _PipelineGraph:
             coverage=_coverage_args(self.pipeline),
             **self.common,
         )
-        source >> build
-        self.tasks += [source, build]
+        self.tasks.append(source)
+        if self.pipeline.source.review.required:
+            review = self.review()
+            source >> review >> build
+        else:
+            source >> build
+        self.tasks.append(build)
         ends: Tasks = [build]
         for stage in self.pipeline.stages:
             ends = self.stage(stage, after=ends)
         self.rollback()
 
+    def review(self) -> ReviewGateOperator:
+        """The review gate between source and build; production = the targets of the last wave."""
+        review = self.pipeline.source.review
+        task = ReviewGateOperator(
+            task_id="review",
+            production_targets=[t.name for t in self.pipeline.stages[-1].waves[-1].targets],
+            trailers=list(review.trailers),
+            min_reviewers=review.min_reviewers,
+            **self.common,
+        )
+        self.tasks.append(task)
+        return task
+
     def stage(self, stage: Stage, after: Tasks) -> Tasks:
         with TaskGroup(stage.name, tooltip=f"stage {stage.name}"):
+            if stage.approval is not None:
+                targets = [t for wave in stage.waves for t in wave.targets]
+                after = self.approval(stage.approval, f"stage {stage.name}", targets, after)
             ends, deployed = after, []
             for wave in stage.waves:
                 deployed += wave.targets
@@ -142,6 +179,8 @@ class _PipelineGraph:
         with TaskGroup(
             wave.name, tooltip=f"wave {wave.name}: {', '.join(t.name for t in wave.targets)}"
         ) as group:
+            if wave.approval is not None:
+                after = self.approval(wave.approval, f"wave {stage.name}.{wave.name}", wave.targets, after)
             if wave.window is not None:
                 gate = DeploymentWindowSensor(
                     task_id="window",
@@ -180,12 +219,27 @@ class _PipelineGraph:
             {
                 "stage": stage.name,
                 "wave": wave.name,
-                "rollback_task": f"{group.group_id}.rollback",
+                "rollback_task": f"rollback.{stage.name}.{wave.name}",
                 "failure_tasks": [d.task_id for d in deploys]
                 + ([ends[0].task_id] if ends is not deploys else []),
             }
         )
         return ends
+
+    def approval(self, approval: Approval, where: str, targets: Sequence[Target], after: Tasks) -> Tasks:
+        """The human approval (task `approval`, current group) in front of `where`; no rollback cause."""
+        task = DeploymentApprovalOperator(
+            task_id="approval",
+            pipeline=self.pipeline.id,
+            where=where,
+            approvers=list(approval.approvers),
+            instructions=approval.instructions,
+            deploys=[_where(t) for t in targets],
+            timeout=approval.timeout,
+        )
+        _link(after, [task])
+        self.tasks.append(task)  # the rollback plan waits for it and the outcome fails the run on it
+        return [task]
 
     def deploy(self, stage: Stage, wave: Wave, target: Target) -> DeployTargetOperator:
         task = DeployTargetOperator(
@@ -244,27 +298,31 @@ class _PipelineGraph:
         self.tasks >> planner
         previous = None
         rollbacks = []
-        for index in reversed(range(len(self.wave_groups))):
-            group, stage, wave, targets = self.wave_groups[index]
-            task = RollbackWaveOperator(
-                task_id="rollback",
-                task_group=group,
-                stage=stage.name,
-                wave=wave.name,
-                targets=targets,
-                plan=plan,
-                index=index,
-                trigger_rule=TriggerRule.ALL_DONE,
-                retries=self.pipeline.rollback_retries,
-                retry_delay=self.pipeline.rollback_retry_delay,
-                retry_exponential_backoff=2.0,
-                **self.common,
-            )
-            planner >> task
-            if previous is not None:
-                previous >> task
-            previous = task
-            rollbacks.append(task)
+        with TaskGroup("rollback", tooltip="automatic rollback, newest wave first (run only on failure)"):
+            stage_groups: dict[str, TaskGroup] = {}
+            for index in reversed(range(len(self.wave_groups))):
+                _, stage, wave, targets = self.wave_groups[index]
+                if stage.name not in stage_groups:
+                    stage_groups[stage.name] = TaskGroup(stage.name, tooltip=f"roll back stage {stage.name}")
+                task = RollbackWaveOperator(
+                    task_id=wave.name,
+                    task_group=stage_groups[stage.name],
+                    stage=stage.name,
+                    wave=wave.name,
+                    targets=targets,
+                    plan=plan,
+                    index=index,
+                    trigger_rule=TriggerRule.ALL_DONE,
+                    retries=self.pipeline.rollback_retries,
+                    retry_delay=self.pipeline.rollback_retry_delay,
+                    retry_exponential_backoff=2.0,
+                    **self.common,
+                )
+                planner >> task
+                if previous is not None:
+                    previous >> task
+                previous = task
+                rollbacks.append(task)
         [*self.tasks, planner, *rollbacks] >> outcome
 
 
@@ -274,6 +332,12 @@ def _link(upstream: Tasks, downstream: Tasks) -> None:
             up >> list(downstream)
     else:
         cross_downstream(list(upstream), list(downstream))
+
+
+def _where(target: Target) -> str:
+    """A target as the approval's body lists it: name, region, deployer."""
+    region = f" in {target.region}" if target.region else ""
+    return f"`{target.name}`{region} ({target.deployer.type})"
 
 
 def _datapoints(evidence: BakeEvidence | None, in_scope: list[Target]) -> dict[str, Any] | None:
