@@ -2,7 +2,8 @@
 # What the scale-out checks need from Debian, and the compose file's check. Starts no service: the slow
 # test tests/test_celery_topology.py starts private PostgreSQL and Redis instances of its own.
 #
-#   scripts/ci_services.sh install         install PostgreSQL, Redis and docker-compose 1.29 if missing
+#   scripts/ci_services.sh install         install PostgreSQL, Redis, docker-compose 1.29 and Chromium with
+#                                          its chromedriver (the browser test) if missing
 #   scripts/ci_services.sh compose-config  validate docker-compose.yaml (docker-compose config -q)
 #
 # .ci/run runs both; `make services` and `make compose-config` too.
@@ -10,7 +11,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # apt package → a program it installs
-declare -A PROGRAMS=([postgresql]=pg_ctl [redis-server]=redis-server [docker-compose]=docker-compose)
+declare -A PROGRAMS=(
+  [postgresql]=pg_ctl [redis-server]=redis-server [docker-compose]=docker-compose
+  [chromium]=chromium [chromium-driver]=chromedriver
+)
 
 have() {
   case "$1" in
@@ -22,11 +26,11 @@ have() {
 
 install() {
   local missing=()
-  for package in postgresql redis-server docker-compose; do
+  for package in postgresql redis-server docker-compose chromium chromium-driver; do
     have "${PROGRAMS[${package}]}" || missing+=("${package}")
   done
   if ((${#missing[@]} == 0)); then
-    echo "ci_services: postgresql, redis-server and docker-compose are installed"
+    echo "ci_services: postgresql, redis-server, docker-compose, chromium and chromium-driver are installed"
     return 0
   fi
   echo "ci_services: installing ${missing[*]}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http
 from handsoff_testing import EXAMPLES_SPECS, GIT_ENV, ServiceRepo, git, make_service_repo
 
-DAG_IDS = ("greeter-app", "greeter-config")
+DAG_IDS = ("greeter-app", "greeter-config", "greeter-app__rollback")
 
 
 @dataclass

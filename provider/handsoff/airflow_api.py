@@ -114,6 +114,44 @@ class AirflowApi:
         paused = _get(body, "is_paused") if status == 200 else None
         return paused if isinstance(paused, bool) else None
 
+    def dag_runs(self, dag_id: str, states: list[str]) -> list[dict[str, Any]]:
+        """`GET /api/v2/dags/{dag_id}/dagRuns` in any of `states` (up to 100)."""
+        query = urllib.parse.urlencode([("limit", 100), *(("state", s) for s in states)])
+        body = self._ok("GET", f"{_dag_path(dag_id)}/dagRuns?{query}")
+        return list(_get(body, "dag_runs") or [])
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of one run (up to 1000)."""
+        path = f"{_dag_path(dag_id)}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000"
+        return list(_get(self._ok("GET", path), "task_instances") or [])
+
+    def set_task_instance_state(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, state: str, note: str
+    ) -> None:
+        """`PATCH` one task instance (every map index when `map_index` < 0) to `state`, with a note."""
+        path = f"{_dag_path(dag_id)}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/"
+        path += urllib.parse.quote(task_id, safe="") + (f"/{map_index}" if map_index >= 0 else "")
+        self._ok("PATCH", path, {"new_state": state, "note": note[:1000]})
+
+    def update_dag_run(self, dag_id: str, run_id: str, state: str | None, note: str) -> None:
+        """`PATCH` a run's note (and state, when given)."""
+        body: dict[str, Any] = {"note": note[:1000]}
+        if state is not None:
+            body["state"] = state
+        self._ok("PATCH", f"{_dag_path(dag_id)}/dagRuns/{urllib.parse.quote(run_id, safe='')}", body)
+
+    def _ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = self._request(method, path, body)
+        if status in (401, 403):
+            raise AirflowAuthError(f"Airflow at {self.url} refused {method} {path} ({status})", status)
+        if not 200 <= status < 300:
+            raise AirflowApiError(f"{method} {path} answered {status}: {_detail(answer)}", status)
+        return answer
+
+
+def _dag_path(dag_id: str) -> str:
+    return f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}"
+
 
 def _json(raw: bytes) -> Any:
     try:

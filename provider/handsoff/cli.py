@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Subcommands that live in their own modules register themselves on import.
-from handsoff import cli_ops, cli_shard, cli_windows  # noqa: E402,F401
+from handsoff import cli_ops, cli_rollback, cli_shard, cli_windows  # noqa: E402,F401
 
 if __name__ == "__main__":
     # Run through the package module, so the subcommands registered above are in the same COMMANDS.

@@ -31,6 +31,9 @@ class LedgerEntry:
     note: str = ""
     #: deployer-specific facts needed to restore this version (Lambda version, task definition, ...)
     detail: dict[str, Any] = field(default_factory=dict)
+    #: on-demand rollbacks: who asked, and why
+    requested_by: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from airflow.sdk import DAG, get_parsing_context
 
 from handsoff.factory import build_dag
+from handsoff.rollback_dag import build_rollback_dag, pipeline_id_of, rollback_dag_id
 from handsoff.settings import default_specs_dir
 from handsoff.spec import SpecError, SpecErrors, load_all, load_pipeline, pipeline_file_for
 
@@ -23,21 +24,24 @@ class BrokenSpecs(SpecErrors):
 
 
 def load_dags(specs_dir: str | Path | None = None) -> dict[str, DAG]:
-    """DAGs of every valid pipeline; when a task runs, only the DAG it belongs to."""
+    """DAGs of every valid pipeline and its rollback DAG; when a task runs, only the DAG it belongs to."""
     root = Path(specs_dir or default_specs_dir())
     wanted = get_parsing_context().dag_id
     if wanted:
-        path = pipeline_file_for(root, wanted)
+        rollback_of = pipeline_id_of(wanted)
+        path = pipeline_file_for(root, rollback_of or wanted)
         if path is not None:
             try:
                 pipeline = load_pipeline(path, root)
             except SpecError:
                 return {}
-            return {pipeline.id: build_dag(pipeline)}
+            dag = build_rollback_dag(pipeline) if rollback_of else build_dag(pipeline)
+            return {dag.dag_id: dag}
     dags: dict[str, DAG] = {}
     for pid, pipeline in load_all(root).pipelines.items():
         try:
             dags[pid] = build_dag(pipeline)
+            dags[rollback_dag_id(pid)] = build_rollback_dag(pipeline)
         except Exception:  # a factory bug in one pipeline must not take the others down
             log.exception("handsoff: could not build the DAG of pipeline %s (%s)", pid, pipeline.spec_file)
     return dags

@@ -129,6 +129,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """`approval`: one of `approvers` (Airflow user ids) must approve within `timeout`, else no deploy."""
+
+    approvers: tuple[str, ...]
+    instructions: str = ""
+    timeout: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
 class Wave:
     """Targets deployed in parallel; `bake` (resolved, longest of its targets) follows the wave."""
 
@@ -140,6 +149,8 @@ class Wave:
     alarm_policy: AlarmPolicy = AlarmPolicy()
     #: the deployment window gating the wave's start: its own `window`, else its stage's
     window: DeploymentWindow | None = None
+    #: human approval before the wave deploys (its own `approval` only; a stage's gates the stage)
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,17 @@ class Stage:
     bake: timedelta | None = None
     bake_evidence: BakeEvidence | None = None
     alarm_policy: AlarmPolicy = AlarmPolicy()
+    #: human approval before the stage's first wave
+    approval: Approval | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    """`source.review`: commits reaching production need `min_reviewers` review trailers by others."""
+
+    required: bool = False
+    trailers: tuple[str, ...] = ("Reviewed-by", "Approved-by")
+    min_reviewers: int = 1
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,9 @@ class Source:
 
     repo: str
     branch: str = "main"
+    review: Review = Review()
+    #: `source.commit_url`: the commit's web page, `${commit}` filled at run time (None: no Commit link)
+    commit_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from handsoff.links.aws import CloudWatchAlarmsLink, DeployedResourceLink
+from handsoff.links.source import ArtifactLink, CommitLink
 from handsoff.timetables.window import DeploymentWindowTimetable
 
 
@@ -13,4 +14,4 @@ class HandsoffPlugin(AirflowPlugin):
 
     name = "handsoff"
     timetables = [DeploymentWindowTimetable]
-    operator_extra_links = [CloudWatchAlarmsLink(), DeployedResourceLink()]
+    operator_extra_links = [CloudWatchAlarmsLink(), DeployedResourceLink(), CommitLink(), ArtifactLink()]

@@ -17,5 +17,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "handsoff.links.aws.CloudWatchAlarmsLink",
             "handsoff.links.aws.DeployedResourceLink",
+            "handsoff.links.source.CommitLink",
+            "handsoff.links.source.ArtifactLink",
         ],
     }

@@ -36,8 +36,10 @@ class _StoredLink(BaseOperatorLink):
 
     @classmethod
     def persist(cls, context: Context, **values: Any) -> None:
-        """Store the link's values for this task instance."""
-        context["ti"].xcom_push(key=cls.key, value=values)
+        """Store the link's values for this task instance (nothing without one, e.g. a bare execute())."""
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=cls.key, value=values)
 
 
 class CommitLink(_StoredLink):

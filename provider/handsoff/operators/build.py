@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from handsoff.artifacts import StoredArtifact
 from handsoff.commands import CommandFailed, handsoff_env, run_command
+from handsoff.links.source import ArtifactLink
 from handsoff.operators.base import HandsoffOperator
 from handsoff.spec.durations import parse_duration
 
@@ -23,6 +25,7 @@ class BuildArtifactOperator(HandsoffOperator):
     """
 
     ui_color = "#fff3d6"
+    operator_extra_links = (ArtifactLink(),)
 
     def __init__(
         self,
@@ -43,6 +46,7 @@ class BuildArtifactOperator(HandsoffOperator):
             self.log.info(
                 "Commit %s is already built: %s (sha256 %s)", self.commit[:12], stored.uri, stored.sha256
             )
+            self._persist_link(context, stored)
             return stored.uri
         env = handsoff_env(pipeline=self.pipeline, commit=self.commit, run_id=context["run_id"])
         with self.workspace() as tmp:
@@ -64,7 +68,20 @@ class BuildArtifactOperator(HandsoffOperator):
             except OSError as err:
                 raise AirflowFailException(f"storing the artifact failed: {err}") from err
         self.log.info("Stored %s (%d bytes, sha256 %s)", stored.uri, stored.size, stored.sha256)
+        self._persist_link(context, stored)
         return stored.uri
+
+    def _persist_link(self, context: Context, stored: StoredArtifact) -> None:
+        """The Artifact link: the object in the S3 console (in the connection's region), or the file."""
+        region = None
+        if stored.uri.startswith("s3"):
+            try:
+                from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+                region = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="s3").conn_region_name
+            except Exception as err:  # the link is a convenience: never fail the build for it
+                self.log.warning("No region for the artifact link: %s", err)
+        ArtifactLink.persist(context, uri=stored.uri, region=region)
 
     def _check_coverage(self, checkout: Path, env: dict[str, str]) -> None:
         cov = self.coverage or {}

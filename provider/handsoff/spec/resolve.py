@@ -32,11 +32,13 @@ from handsoff.model import (
     DEFAULT_AWS_CONN_ID,
     AlarmPolicy,
     AlarmRef,
+    Approval,
     BakeEvidence,
     Build,
     Coverage,
     DeployerSpec,
     Pipeline,
+    Review,
     Source,
     Stage,
     Step,
@@ -154,7 +156,9 @@ class _Resolver:
         )
         tests = tuple(_test(test) for test in stage.get("tests", ()))
         duration, evidence = _bake(stage.get("bake")) or (None, None)
-        return Stage(stage["name"], waves, tests, duration, evidence, _policy(alarms))
+        return Stage(
+            stage["name"], waves, tests, duration, evidence, _policy(alarms), _approval(stage.get("approval"))
+        )
 
     def wave(
         self,
@@ -187,6 +191,7 @@ class _Resolver:
             tuple(blockers),
             _policy(alarms),
             self.windows.get(wave["window"]) if "window" in wave else window,
+            _approval(wave.get("approval")),
         )
 
     @staticmethod
@@ -297,6 +302,17 @@ def _window_issue(file: str, name: str, error: str) -> SpecIssue:
     return SpecIssue(file, path, message)
 
 
+def _approval(approval: dict[str, Any] | None) -> Approval | None:
+    """A stage's or wave's `approval` (approvers, instructions, timeout; default 24h), or None."""
+    if approval is None:
+        return None
+    return Approval(
+        tuple(approval["approvers"]),
+        approval.get("instructions", ""),
+        parse_duration(approval.get("timeout", "24h")),
+    )
+
+
 def _duration(text: str | None) -> timedelta | None:
     return None if text is None else parse_duration(text)
 
@@ -342,4 +358,14 @@ def _source(source: dict[str, Any], specs_root: Path | str) -> Source:
     repo = source["repo"]
     if not (_REMOTE_REPO.match(repo) or os.path.isabs(repo)):
         repo = os.path.normpath(os.path.join(os.path.abspath(specs_root), repo))
-    return Source(repo, source.get("branch", "main"))
+    review = source.get("review", {})
+    return Source(
+        repo,
+        source.get("branch", "main"),
+        Review(
+            required=review.get("required", False),
+            trailers=tuple(review.get("trailers", Review.trailers)),
+            min_reviewers=review.get("min_reviewers", 1),
+        ),
+        commit_url=source.get("commit_url"),
+    )

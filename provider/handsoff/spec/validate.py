@@ -102,7 +102,10 @@ def _pattern_messages() -> dict[str, str]:
 @functools.cache
 def fast_check(partial: bool = False) -> Check | None:
     """The compiled yes/no check of the same schema as ``validator(partial)`` (None: not compilable)."""
-    return compile_check(validator(partial).schema)
+    checker = validator(partial)
+    if checker.format_checker is not None:  # formats asserted: only jsonschema knows them
+        return None
+    return compile_check(checker.schema)
 
 
 def schema_issues(document: Any, file: str, *, partial: bool = False) -> list[SpecIssue]:

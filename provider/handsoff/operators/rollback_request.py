@@ -1,0 +1,219 @@
+"""The on-demand rollback DAG's tasks: `plan` the request, `restore` each chosen wave, `report` alarms.
+
+`plan` validates against the spec's layout and the ledger and changes nothing; it branches to the
+chosen waves' `restore` tasks (the others are skipped without running). Each `restore` reads the ledger
+again when it runs (after `stop_deployments`), so a deploy that finished meanwhile is accounted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.branch import BaseBranchOperator
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from handsoff.artifacts import store_root
+from handsoff.deployers.base import DeployContext
+from handsoff.deployers.registry import get_deployer
+from handsoff.ledger import Ledger, LedgerEntry, now_iso
+from handsoff.operators.base import HandsoffOperator
+from handsoff.rollback_request import Request, RollbackRequestError, choose, restore_point, wave_key
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+PLAN_KEY = "plan"
+
+
+def requested_by(context: Context, request: Request) -> str:
+    """`requested_by` as given, else the user who triggered the run, else "unknown"."""
+    return request.requested_by or getattr(context["dag_run"], "triggering_user_name", None) or "unknown"
+
+
+class RollbackRequestPlanOperator(BaseBranchOperator):
+    """Validate the request (names, reason, `to` in each target's history); branch to the chosen waves."""
+
+    ui_color = "#fde2e2"
+
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        layout: list[dict[str, Any]],
+        store: str | None,
+        aws_conn_id: str,
+        always: list[str],
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        self.layout = layout
+        self.store = store
+        self.aws_conn_id = aws_conn_id
+        self.always = always
+
+    def choose_branch(self, context: Context) -> Iterable[str]:
+        request = Request.from_params(context["params"])
+        ledger = Ledger(store_root(self.store, self.aws_conn_id), self.pipeline)
+        try:
+            chosen = choose(self.layout, request)
+            plan = []
+            for index, names in chosen:
+                restores = {name: restore_point(ledger.read(name), request.to) for name in names}
+                plan.append({"wave": wave_key(self.layout[index]), "targets": names})
+                for name, entry in restores.items():
+                    to = (entry.commit[:12] or "what ran before handsoff") if entry else "nothing to do"
+                    self.log.info("%s: %s → %s", wave_key(self.layout[index]), name, to)
+        except RollbackRequestError as err:
+            raise AirflowFailException(
+                f"rollback of {self.pipeline} refused, nothing changed: {err}"
+            ) from None
+        self.log.info(
+            "Rollback of %s (%s) requested by %s: %s",
+            self.pipeline,
+            request.scope,
+            requested_by(context, request),
+            request.reason,
+        )
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
+        return [*self.always, *(f"{p['wave']}.restore" for p in plan)]
+
+
+class RestoreWaveOperator(HandsoffOperator):
+    """Put the planned targets of one wave back to their previous version (or `to`); record it."""
+
+    ui_color = "#f8d7da"
+
+    def __init__(self, *, stage: str, wave: str, targets: list[dict[str, Any]], **kwargs) -> None:
+        super().__init__(commit="", **kwargs)
+        self.stage = stage
+        self.wave = wave
+        self.targets = targets
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        request = Request.from_params(context["params"])
+        plan = context["ti"].xcom_pull(task_ids="plan", key=PLAN_KEY) or []
+        names = next((p["targets"] for p in plan if p["wave"] == f"{self.stage}.{self.wave}"), None)
+        if names is None:
+            raise AirflowSkipException(f"wave {self.stage}.{self.wave} is not in this rollback")
+        by = requested_by(context, request)
+        done = []
+        for target in self.targets:
+            if target["fields"]["name"] in names:
+                outcome = self._restore(target, request, by, context["run_id"])
+                if outcome:
+                    done.append(outcome)
+        return done
+
+    def _restore(
+        self, target: dict[str, Any], request: Request, by: str, run_id: str
+    ) -> dict[str, Any] | None:
+        name = target["fields"]["name"]
+        record = self.ledger.read(name)
+        current = record.current
+        if current is not None and current.run_id == run_id and current.action == "rollback":
+            return None  # a retry: already done
+        try:
+            restore = restore_point(record, request.to)
+        except RollbackRequestError as err:
+            raise AirflowFailException(str(err)) from None
+        if current is None:
+            self.log.info("%s: nothing runs there; left as it is", name)
+            return None
+        if restore is not None and restore.commit and restore.commit == current.commit:
+            self.log.info("%s already runs %s; left as it is", name, current.commit[:12])
+            return None
+        deployer = get_deployer(target["deploy"])
+        with self.workspace() as tmp:
+            ctx = DeployContext(
+                pipeline=self.pipeline,
+                stage=self.stage,
+                wave=self.wave,
+                target=name,
+                target_fields=target["fields"],
+                commit=current.commit,
+                run_id=run_id,
+                artifact=self._fetch(current.commit, tmp / "artifact"),
+                previous=restore,
+                previous_artifact=self._fetch(restore.commit, tmp / "previous") if restore else None,
+                workdir=self.git.checkout(current.commit, tmp / "src") if deployer.needs_checkout else None,
+                aws_conn_id=self.aws_conn_id,
+            )
+            to = (restore.commit[:12] or "what ran before handsoff") if restore else "nothing"
+            self.log.info(
+                "Rolling back %s from %s to %s (%s: %s)", name, current.commit[:12], to, by, request.reason
+            )
+            try:
+                deployer.rollback(ctx)
+            except Exception as err:
+                raise RuntimeError(f"rollback of target {name} failed: {err}") from err
+        entry = LedgerEntry(
+            commit=restore.commit if restore else "",
+            run_id=run_id,
+            time=now_iso(),
+            action="rollback",
+            artifact=restore.artifact if restore else "",
+            stage=self.stage,
+            wave=self.wave,
+            note=f"rolled back {current.commit[:12]} on demand by {by}: {request.reason}",
+            detail=restore.detail if restore else {},
+            requested_by=by,
+            reason=request.reason,
+        )
+        self.ledger.record_rollback(name, entry)
+        return {
+            "target": name,
+            "from": current.commit,
+            "to": entry.commit or None,
+            "alarms": target["alarms"],
+        }
+
+    def _fetch(self, commit: str, dest: Any) -> Any:
+        if not commit or self.artifacts.find(commit) is None:
+            return None
+        dest.mkdir()
+        return self.artifacts.fetch(commit, dest)
+
+
+class RollbackReportOperator(BaseOperator):
+    """Read each restored target's rollback alarms once; log and return them ("no alarms" when none)."""
+
+    ui_color = "#e2e3e5"
+
+    def __init__(self, *, restore_tasks: list[str], aws_conn_id: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.restore_tasks = restore_tasks
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        restored = []
+        for task_id in self.restore_tasks:
+            restored += context["ti"].xcom_pull(task_ids=task_id) or []
+        report: dict[str, Any] = {}
+        for item in restored:
+            report[item["target"]] = {"to": item["to"], "alarms": self._states(item["alarms"])}
+            self.log.info(
+                "%s now runs %s; alarms: %s",
+                item["target"],
+                (item["to"] or "nothing")[:12],
+                report[item["target"]]["alarms"],
+            )
+        if not report:
+            self.log.info("No target was changed by this rollback")
+        return report
+
+    def _states(self, alarms: dict[str, list[str]]) -> dict[str, str] | str:
+        if not alarms:
+            return "no alarms"
+        from handsoff.hooks.cloudwatch import CloudWatchAlarmHook
+
+        states: dict[str, str] = {}
+        for region, names in alarms.items():
+            try:
+                hook = CloudWatchAlarmHook(aws_conn_id=self.aws_conn_id, region_name=region or None)
+                states.update(hook.alarm_states(names))
+            except Exception as err:  # the rollback is done: report what could not be read, do not fail
+                states.update({name: f"unreadable ({err})" for name in names})
+        return states

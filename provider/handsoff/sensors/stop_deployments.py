@@ -1,0 +1,113 @@
+"""Before an on-demand rollback: stop the pipeline's in-flight deployment and wait until it deploys nothing.
+
+Workers have no DB access, so the deployment is stopped through Airflow's REST API, reached through the
+HTTP connection `handsoff_airflow_api` (host = the API server's URL, login/password of a user allowed to
+edit the pipeline's runs). For each running run of the deployment DAG, every unfinished task instance
+that is not a deploy in flight is set to skipped with a note; a deploy task that is running (or deferred
+in its canary bake) is left to finish, and the sensor pokes again (reschedule mode: no worker slot held)
+until none is left. The run then gets the note "stopped by rollback <run id>: <reason>" and state
+failed. A queued run of the deployment is marked failed with the same note (it would redeploy what the
+rollback removes).
+
+When no deployment run is running or queued (counted through the task's own execution API), no
+connection is needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from handsoff.airflow_api import AirflowApi, AirflowApiError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+API_CONN_ID = "handsoff_airflow_api"
+_FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
+_IN_FLIGHT = {"running", "deferred", "restarting"}
+
+
+def is_deploy_task(task_id: str) -> bool:
+    """Deploy tasks of the deployment DAG are `<stage>.<wave>.deploy_<target>`."""
+    return task_id.rsplit(".", 1)[-1].startswith("deploy_")
+
+
+def api_from_connection(conn_id: str) -> AirflowApi:
+    """An authenticated client for the API server the HTTP connection `conn_id` names."""
+    from airflow.sdk import Connection
+
+    conn = Connection.get(conn_id)
+    host = (conn.host or "").rstrip("/")
+    if "://" not in host:
+        host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
+    api = AirflowApi(host)
+    if conn.login:
+        api.login(conn.login, conn.password or "")
+    return api
+
+
+class StopDeploymentsSensor(BaseSensorOperator):
+    """Stop the running deployment of `pipeline` (its remaining tasks skipped) and wait for its deploys."""
+
+    template_fields = ("note",)
+    ui_color = "#f5c6cb"
+
+    def __init__(self, *, pipeline: str, note: str, api_conn_id: str = API_CONN_ID, **kwargs) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 3)
+        kwargs.setdefault("timeout", 3600)
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        self.note = note
+        self.api_conn_id = api_conn_id
+
+    def poke(self, context: Context) -> bool:
+        active = context["ti"].get_dr_count(dag_id=self.pipeline, states=["running", "queued"])
+        if not active:
+            self.log.info("No deployment of %s is running or queued", self.pipeline)
+            return True
+        try:
+            api = api_from_connection(self.api_conn_id)
+            busy = [
+                deploy
+                for run in api.dag_runs(self.pipeline, ["running", "queued"])
+                for deploy in self._stop(api, run)
+            ]
+        except AirflowApiError as err:
+            raise AirflowFailException(
+                f"cannot stop the running deployment of {self.pipeline}: {err}"
+            ) from err
+        except Exception as err:
+            if type(err).__name__ == "AirflowNotFoundException":
+                raise AirflowFailException(
+                    f"a deployment of {self.pipeline} is running and there is no connection "
+                    f"{self.api_conn_id!r} (http: host = the API server URL, login/password) to stop it"
+                ) from None
+            raise
+        if busy:
+            self.log.info("Waiting for deploys in flight to finish: %s", ", ".join(busy))
+            return False
+        return True
+
+    def _stop(self, api: AirflowApi, run: dict[str, Any]) -> list[str]:
+        """Skip what has not started; return the deploys still in flight (the run is closed when none)."""
+        run_id = run["dag_run_id"]
+        busy = []
+        if run.get("state") == "running":
+            for ti in api.task_instances(self.pipeline, run_id):
+                state, task_id = ti.get("state"), ti["task_id"]
+                if state in _FINISHED:
+                    continue
+                if state in _IN_FLIGHT and is_deploy_task(task_id):
+                    busy.append(f"{run_id}/{task_id}")
+                    continue
+                index = ti.get("map_index", -1)
+                api.set_task_instance_state(self.pipeline, run_id, task_id, index, "skipped", self.note)
+                self.log.info("%s: skipped %s (was %s)", run_id, task_id, state or "not started")
+        if not busy:
+            api.update_dag_run(self.pipeline, run_id, "failed", self.note)
+            self.log.info("Stopped deployment run %s: %s", run_id, self.note)
+        return busy
