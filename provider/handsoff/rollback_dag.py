@@ -44,6 +44,7 @@ def build_rollback_dag(pipeline: Pipeline) -> DAG:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
+        is_paused_upon_creation=False,  # an on-call rollback must never sit queued behind a paused DAG
         tags=["handsoff", "rollback", *pipeline.tags],
         default_args={"owner": ", ".join(pipeline.owners) or "handsoff", "retries": 0},
         doc_md=_doc(pipeline),
