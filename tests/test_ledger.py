@@ -53,3 +53,15 @@ def test_all_lists_every_target(tmp_path: Path):
     ledger.record_deploy("b", _entry("aaa", "r1"))
     ledger.record_deploy("a", _entry("aaa", "r1"))
     assert [r.target for r in ledger.all()] == ["a", "b"]
+
+
+def test_an_interrupted_deploy_is_recognised_by_the_next_try(tmp_path: Path):
+    ledger = Ledger(store_root(tmp_path.as_uri()), "svc")
+
+    assert ledger.begin_deploy("t1", "r1", "aaa") is None  # first try
+    earlier = ledger.begin_deploy("t1", "r1", "aaa")  # the try after a killed worker
+    assert earlier is not None and earlier["run_id"] == "r1"
+    ledger.end_deploy("t1")
+    assert ledger.begin_deploy("t1", "r2", "bbb") is None  # another run starts clean
+    ledger.record_deploy("t1", _entry("bbb", "r2"))
+    assert [r.target for r in ledger.all()] == ["t1"]  # the in-flight mark is not a target

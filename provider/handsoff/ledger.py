@@ -96,7 +96,11 @@ class Ledger:
         """Every target's record, sorted by target name."""
         if not self.base.exists():
             return []
-        names = sorted(p.name[: -len(".json")] for p in self.base.iterdir() if p.name.endswith(".json"))
+        names = sorted(
+            p.name[: -len(".json")]
+            for p in self.base.iterdir()
+            if p.name.endswith(".json") and not p.name.endswith(".inflight.json")
+        )
         return [self.read(name) for name in names]
 
     def _write(self, record: TargetRecord) -> None:
@@ -108,6 +112,29 @@ class Ledger:
             tmp.replace(path)
         else:
             path.write_text(record.to_json())
+
+    def _inflight(self, target: str) -> ObjectStoragePath:
+        return self.base / f"{target}.inflight.json"
+
+    def begin_deploy(self, target: str, run_id: str, commit: str) -> dict[str, Any] | None:
+        """Mark a deploy of `commit` to `target` as started; return the mark an earlier try left, if any.
+
+        A mark from the same run and commit means an earlier try was interrupted mid-deploy (a killed
+        worker or scheduler): the target's state is unknown, so the caller must not deploy blindly again.
+        """
+        path = self._inflight(target)
+        earlier = json.loads(path.read_text()) if path.exists() else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"run_id": run_id, "commit": commit, "time": now_iso()}))
+        if earlier and earlier.get("run_id") == run_id and earlier.get("commit") == commit:
+            return earlier
+        return None
+
+    def end_deploy(self, target: str) -> None:
+        """Clear the in-flight mark of `target` (the deploy finished and is recorded, or failed cleanly)."""
+        path = self._inflight(target)
+        if path.exists():
+            path.unlink()
 
     def record_deploy(self, target: str, entry: LedgerEntry) -> TargetRecord:
         """Record that `target` now runs `entry.commit`; the old current becomes previous.

@@ -61,14 +61,27 @@ class DeployTargetOperator(HandsoffOperator):
         current = record.current
         if current is not None and current.commit == self.commit and current.run_id == run_id:
             self.log.info("Target %s already runs %s from this run; nothing to do", name, self.commit[:12])
+            self.ledger.end_deploy(name)
             return {"target": name, "commit": self.commit, "previous": _commit(record.previous)}
+        interrupted = self.ledger.begin_deploy(name, run_id, self.commit)
+        if interrupted is not None:
+            # A killed worker or scheduler left this deploy half done: never deploy blindly twice.
+            raise AirflowFailException(
+                f"an earlier try of this deploy (started {interrupted['time']}) was interrupted, so the "
+                f"state of {name} is unknown; not deploying again: the rollback restores what the ledger "
+                "records"
+            )
         deployer = get_deployer(self.deploy)
         with self.workspace() as tmp:
             ctx = self._context(deployer, run_id, current, tmp)
             self.log.info(
                 "Deploying %s to %s (previously %s)", self.commit[:12], name, _commit(current) or "nothing"
             )
-            detail = _deployed(lambda: deployer.deploy(ctx), name)
+            try:
+                detail = _deployed(lambda: deployer.deploy(ctx), name)
+            except Exception:
+                self.ledger.end_deploy(name)  # failed cleanly in this process: no unknown state
+                raise
         canary = deployer.canary_bake()
         if canary and detail.get("canary_version"):  # the deployer split traffic: bake it, then promote
             context["ti"].xcom_push(key="canary", value=detail)  # survives the deferral
@@ -147,6 +160,7 @@ class DeployTargetOperator(HandsoffOperator):
             detail=detail,
         )
         self.ledger.record_deploy(name, entry)
+        self.ledger.end_deploy(name)
         self.log.info("%s now runs %s %s", name, self.commit[:12], detail or "")
         self._persist_link(context, detail)
         return {"target": name, "commit": self.commit, "previous": _commit(current)}
