@@ -406,3 +406,44 @@ def test_extra_links_point_at_the_alarms_and_the_deployed_alias(setup):
     assert [type(link).__name__ for link in dag.get_task("prod.onebox.bake").operator_extra_links] == [
         "CloudWatchAlarmsLink"
     ]
+
+
+@pytest.mark.slow
+def test_aws_unreachable_during_a_deploy_fails_it_and_nothing_is_promoted(setup, monkeypatch):
+    from aws_proxy import FlakyEndpoint
+
+    specs, repo, store, aws = setup
+    with FlakyEndpoint(aws.url) as endpoint:
+        conn = {"conn_type": "aws", "login": "test", "password": "test"}
+        conn["extra"] = {"region_name": "us-east-1", "endpoint_url": endpoint.url}
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_FLAKY", json.dumps(conn))
+        dag = _load(specs, _spec(repo.bare, "all", aws_conn_id="aws_flaky"))
+        good = repo.commit("good")
+        assert dag.test(run_conf={"commit": good}).state == "success"
+
+        bad = repo.commit("bad")
+        manifest = store / PIPELINE / "artifacts" / bad / "manifest.json"
+
+        def outage() -> None:  # AWS goes away once the build stored the artifact (the deploy is next)
+            deadline = time.monotonic() + 120
+            while not manifest.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            endpoint.down = True
+
+        def back(method: str, path: str) -> None:  # ... and comes back after the deploy's SDK retries
+            if len(endpoint.refused) >= 5:
+                endpoint.down = False
+
+        endpoint.on_refused = back
+        watcher = threading.Thread(target=outage, daemon=True)
+        watcher.start()
+        run = dag.test(run_conf={"commit": bad})
+        watcher.join(timeout=5)
+
+    assert run.state == "failed"
+    states = _states(run)
+    assert states["prod.onebox.deploy_use1-onebox"] == "failed"
+    assert states["prod.onebox.bake"] == states["prod.first-region.deploy_use1"] == "upstream_failed"
+    assert {_live(aws, t, r) for _, t, r in WAVES} == {"2"}  # still the good version everywhere
+    ledger = json.loads((store / PIPELINE / "ledger" / "use1-onebox.json").read_text())
+    assert ledger["current"]["commit"] == good  # nothing recorded for the failed deploy
