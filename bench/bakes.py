@@ -132,6 +132,22 @@ def tree_usage(procs: list[psutil.Process]) -> tuple[float, float]:
     return cpu, rss
 
 
+def group_cpu(leader: int) -> float:
+    """CPU seconds of `airflow standalone` and every process under it (all of Airflow here)."""
+    try:
+        root = psutil.Process(leader)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    return tree_usage(procs)[0]
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores)."""
+    times = psutil.cpu_times()
+    return times.user + times.system + getattr(times, "nice", 0.0) + getattr(times, "irq", 0.0)
+
+
 def count(api: Any, query: str) -> int:
     """Task instances matching `query`, across every DAG and run."""
     return api.get(f"{TI_LIST}?{query}&limit=1")["total_entries"]
@@ -199,9 +215,15 @@ def main() -> None:
         say(f"probe pipeline on an idle Airflow: {probe_idle:.1f}s")
         triggerer = triggerer_tree(airflow.group.pid)
         cpu0, _ = tree_usage(triggerer)
+        airflow0, machine0 = group_cpu(airflow.group.pid), machine_busy()
         time.sleep(10)
         cpu1, idle_rss = tree_usage(triggerer)
-        idle = {"cpu_percent": round(100 * (cpu1 - cpu0) / 10, 1), "rss_mib": round(idle_rss, 1)}
+        idle = {
+            "cpu_percent": round(100 * (cpu1 - cpu0) / 10, 1),
+            "rss_mib": round(idle_rss, 1),
+            "airflow_cpu_percent": round(100 * (group_cpu(airflow.group.pid) - airflow0) / 10, 1),
+            "machine_busy_percent": round(100 * (machine_busy() - machine0) / 10, 1),
+        }
         t0 = time.time()
         ramp = _ramp(api, dag_ids, in_flight, t0)
         say(f"all {n} bakes deferred {ramp[-1]['t']:.0f}s after the first run was triggered")
@@ -284,6 +306,8 @@ def _window(api: Any, airflow: Standalone, n: int, window_s: float, t0: float) -
     triggerer = triggerer_tree(airflow.group.pid)
     begin = time.time()
     cpu_begin, _ = tree_usage(triggerer)
+    airflow_begin, machine_begin = group_cpu(airflow.group.pid), machine_busy()
+    steady: dict[str, float] = {}
     samples, probe_s = [], None
     while time.time() - begin < window_s:
         _, rss = tree_usage(triggerer)
@@ -298,6 +322,14 @@ def _window(api: Any, airflow: Standalone, n: int, window_s: float, t0: float) -
             }
         )
         if probe_s is None and time.time() - begin > window_s / 3:
+            seconds = time.time() - begin  # before the probe: Airflow with only the 100 bakes deferred
+            steady = {
+                "seconds": round(seconds, 1),
+                "airflow_cpu_percent": round(
+                    100 * (group_cpu(airflow.group.pid) - airflow_begin) / seconds, 1
+                ),
+                "machine_busy_percent": round(100 * (machine_busy() - machine_begin) / seconds, 1),
+            }
             probe_s = _probe(api, "busy")
             say(f"probe pipeline with all {n} bakes deferred: {probe_s:.1f}s")
         time.sleep(SAMPLE_EVERY_S)
@@ -308,6 +340,7 @@ def _window(api: Any, airflow: Standalone, n: int, window_s: float, t0: float) -
         "end": end,
         "samples": samples,
         "probe_s": probe_s,
+        "steady": steady,
         "triggerer_cpu_percent": round(100 * (cpu_end - cpu_begin) / (end - begin), 1),
     }
 
@@ -353,6 +386,7 @@ def _figures(
             "median": round(median(gaps), 1) if gaps else None,
             "max": round(max(gaps), 1) if gaps else None,
         },
+        "all_deferred_before_probe": window["steady"],
         "triggerer": {
             "idle": idle,
             "cpu_percent_all_deferred": window["triggerer_cpu_percent"],

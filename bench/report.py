@@ -69,14 +69,15 @@ def parse_section(parse: dict[str, Any] | None) -> tuple[list[str], list[tuple[s
         f"{', '.join(parse['equivalence']['dagfactory']['expected'])} (see above).",
         "",
         "Seconds per DagBag of N pipelines, fresh process each, median of "
-        f"{parse['repeats']} rounds ("
+        f"{parse['repeats']} rounds, except: "
         + ", ".join(
-            f"{form} at N = {n}: {r[form]['rounds']}"
+            f"{'handsoff and hand-written' if form == 'handsoff' else 'dag-factory'} at N = {n}: "
+            + (f"{r[form]['rounds']}" if r[form]["rounds"] else "stopped")
             for n, r in parse["results"].items()
             for form in ("handsoff", "dagfactory")
             if r[form]["rounds"] != parse["repeats"]
         )
-        + "). "
+        + ". "
         "*incl.* = from the first line of the process to the DAGs built (Airflow's and the DAG files' "
         "imports "
         "included); *excl.* = building the DAGs only (imports done before the clock); CPU = CPU seconds of "
@@ -109,7 +110,7 @@ def parse_section(parse: dict[str, Any] | None) -> tuple[list[str], list[tuple[s
         )
         if int(n) >= 100:
             worst_vs_python = max(worst_vs_python, vs_py_cpu)
-            if df_x_cpu is not None:
+            if df["rounds"]:  # measured only: a stopped run is a lower bound
                 best_vs_df = df_x_cpu if best_vs_df is None else min(best_vs_df, df_x_cpu)
     biggest = max(parse["results"], key=int)
     hs_big = parse["results"][biggest]["handsoff"]
@@ -123,18 +124,26 @@ def parse_section(parse: dict[str, Any] | None) -> tuple[list[str], list[tuple[s
         )
     )
     if best_vs_df is not None:
+        bounds = "".join(
+            f"; N = {n}: > {stopped[n] / parse['results'][n]['handsoff']['median_total_s']:.1f}× "
+            f"(dag-factory stopped after {stopped[n]:.0f} s)"
+            for n in sorted(stopped, key=int)
+        )
         targets.append(
             (
                 "≥ 2.5× faster than dag-factory (incl. imports, CPU, N ≥ 100)",
-                f"{best_vs_df:.1f}×",
+                f"{best_vs_df:.1f}× measured{bounds}",
                 _met(best_vs_df >= 2.5),
             )
         )
+    share = hs_big["median_total_s"] / timeout
+    verdict = _met(True) if share <= 0.5 else "**inside, not well inside**" if share <= 1 else _met(False)
     targets.append(
         (
             f"{biggest} pipelines in one loader file well inside {timeout} s",
-            f"{hs_big['median_total_s']:.1f} s incl. imports ({hs_big['median_dagbag_s']:.1f} s building)",
-            _met(hs_big["median_total_s"] <= timeout / 2),
+            f"{hs_big['median_total_s']:.1f} s incl. imports ({hs_big['median_dagbag_s']:.1f} s building), "
+            f"{share:.0%} of the limit",
+            verdict,
         )
     )
     if df_big["rounds"] or biggest in stopped:
@@ -215,6 +224,7 @@ def bakes_section(bakes: dict[str, Any] | None) -> tuple[list[str], list[tuple[s
     if not bakes:
         return ["Many-bakes benchmark: not run."], []
     cw, tr, probe = bakes["cloudwatch"], bakes["triggerer"], bakes["probe_run_s"]
+    steady = bakes.get("all_deferred_before_probe") or {}
     n, gaps, deferred = bakes["pipelines"], bakes["longest_gap_between_reads_s"], bakes["deferred_in_window"]
     lines = [
         f"{n} pipelines (source → build → deploy `true` → bake watching {bakes['alarms_per_pipeline']} "
@@ -235,6 +245,11 @@ def bakes_section(bakes: dict[str, Any] | None) -> tuple[list[str], list[tuple[s
         f"| pipelines whose alarms were read | {bakes['pipelines_read_in_window']} of {n} |",
         f"| longest gap between two reads of one pipeline, median / max | {_s(gaps['median'], 1)} s / "
         f"{_s(gaps['max'], 1)} s (poll {bakes['poll_s']} s) |",
+        "| all of Airflow (every process of standalone), CPU, before the probe | "
+        f"{_s(steady.get('airflow_cpu_percent'), 0)} % of one core (idle Airflow: "
+        f"{_s(tr['idle'].get('airflow_cpu_percent'), 0)} %); whole machine busy "
+        f"{_s(steady.get('machine_busy_percent'), 0)} % of one core (idle: "
+        f"{_s(tr['idle'].get('machine_busy_percent'), 0)} %) |",
         f"| triggerer CPU | {_s(tr['cpu_percent_all_deferred'], 1)} % of one core "
         f"(idle: {_s(tr['idle']['cpu_percent'], 1)} %) |",
         f"| triggerer memory (RSS, process tree), max | {_s(tr['rss_mib_all_deferred_max'], 0)} MiB "
