@@ -95,7 +95,69 @@ class RollbackPlanOperator(BaseBranchOperator):
         return [*(self.plan["waves"][i]["rollback_task"] for i in chosen), self.outcome_task]
 
 
-class RollbackWaveOperator(HandsoffOperator):
+class TargetRestorer:
+    """Restores one target to a ledger entry: automatic (this module) and on-demand rollback share it.
+
+    For HandsoffOperator subclasses that have `stage` and `wave`.
+    """
+
+    def restore(
+        self,
+        target: dict[str, Any],
+        deployer: Any,
+        bad: str,
+        restore: LedgerEntry | None,
+        run_id: str,
+        **ledger: Any,
+    ) -> LedgerEntry:
+        """Roll `target` back from commit `bad` to `restore` (None: nothing) and record it in the ledger.
+
+        Shared by automatic and on-demand rollback; `ledger` adds fields to the entry (note, reason, ...).
+        """
+        name = target["fields"]["name"]
+        with self.workspace() as tmp:
+            ctx = DeployContext(
+                pipeline=self.pipeline,
+                stage=self.stage,
+                wave=self.wave,
+                target=name,
+                target_fields=target["fields"],
+                commit=bad,
+                run_id=run_id,
+                artifact=self._fetch(bad, tmp / "artifact"),
+                previous=restore,
+                previous_artifact=self._fetch(restore.commit, tmp / "previous") if restore else None,
+                workdir=self.git.checkout(bad, tmp / "src") if deployer.needs_checkout else None,
+                aws_conn_id=self.aws_conn_id,
+            )
+            to = (restore.commit[:12] or "what ran before handsoff") if restore else "nothing"
+            self.log.info("Rolling back %s from %s to %s", name, bad[:12], to)
+            try:
+                deployer.rollback(ctx)
+            except Exception as err:  # retried (task retries); rollback is idempotent
+                raise RuntimeError(f"rollback of target {name} failed: {err}") from err
+        entry = LedgerEntry(
+            commit=restore.commit if restore else "",
+            run_id=run_id,
+            time=now_iso(),
+            action="rollback",
+            artifact=restore.artifact if restore else "",
+            stage=self.stage,
+            wave=self.wave,
+            detail=restore.detail if restore else {},
+            **ledger,
+        )
+        self.ledger.record_rollback(name, entry)
+        return entry
+
+    def _fetch(self, commit: str, dest: Path) -> Path | None:
+        if not commit or self.artifacts.find(commit) is None:
+            return None
+        dest.mkdir()
+        return self.artifacts.fetch(commit, dest)
+
+
+class RollbackWaveOperator(TargetRestorer, HandsoffOperator):
     """Restore every target of one wave that this run changed to what the ledger says ran before."""
 
     ui_color = "#f8d7da"
@@ -149,46 +211,10 @@ class RollbackWaveOperator(HandsoffOperator):
                 return None
         else:
             return None
-        with self.workspace() as tmp:
-            ctx = DeployContext(
-                pipeline=self.pipeline,
-                stage=self.stage,
-                wave=self.wave,
-                target=name,
-                target_fields=target["fields"],
-                commit=self.commit,
-                run_id=run_id,
-                artifact=self._fetch(self.commit, tmp / "artifact"),
-                previous=restore,
-                previous_artifact=self._fetch(restore.commit, tmp / "previous") if restore else None,
-                workdir=self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None,
-                aws_conn_id=self.aws_conn_id,
-            )
-            to = (restore.commit[:12] or "what ran before handsoff") if restore else "nothing"
-            self.log.info("Rolling back %s from %s to %s", name, self.commit[:12], to)
-            try:
-                deployer.rollback(ctx)
-            except Exception as err:  # retried (task retries); rollback is idempotent
-                raise RuntimeError(f"rollback of target {name} failed: {err}") from err
-        entry = LedgerEntry(
-            commit=restore.commit if restore else "",
-            run_id=run_id,
-            time=now_iso(),
-            action="rollback",
-            artifact=restore.artifact if restore else "",
-            stage=self.stage,
-            wave=self.wave,
-            note=f"rolled back {self.commit[:12]}",
-            detail=restore.detail if restore else {},
+        entry = self.restore(
+            target, deployer, self.commit, restore, run_id, note=f"rolled back {self.commit[:12]}"
         )
-        self.ledger.record_rollback(name, entry)
         return {"target": name, "from": self.commit, "to": entry.commit or None}
-
-    def _fetch(self, commit: str, dest: Path) -> Path | None:
-        if self.artifacts.find(commit) is None:
-            return None
-        dest.mkdir()
-        return self.artifacts.fetch(commit, dest)
 
 
 def _before(entry: LedgerEntry) -> LedgerEntry | None:

@@ -15,10 +15,10 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from handsoff.artifacts import store_root
-from handsoff.deployers.base import DeployContext
 from handsoff.deployers.registry import get_deployer
-from handsoff.ledger import Ledger, LedgerEntry, now_iso
+from handsoff.ledger import Ledger
 from handsoff.operators.base import HandsoffOperator
+from handsoff.operators.rollback import TargetRestorer
 from handsoff.rollback_request import Request, RollbackRequestError, choose, restore_point, wave_key
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class RollbackRequestPlanOperator(BaseBranchOperator):
         return [*self.always, *(f"{p['wave']}.restore" for p in plan)]
 
 
-class RestoreWaveOperator(HandsoffOperator):
+class RestoreWaveOperator(TargetRestorer, HandsoffOperator):
     """Put the planned targets of one wave back to their previous version (or `to`); record it."""
 
     ui_color = "#f8d7da"
@@ -126,55 +126,24 @@ class RestoreWaveOperator(HandsoffOperator):
             self.log.info("%s already runs %s; left as it is", name, current.commit[:12])
             return None
         deployer = get_deployer(target["deploy"])
-        with self.workspace() as tmp:
-            ctx = DeployContext(
-                pipeline=self.pipeline,
-                stage=self.stage,
-                wave=self.wave,
-                target=name,
-                target_fields=target["fields"],
-                commit=current.commit,
-                run_id=run_id,
-                artifact=self._fetch(current.commit, tmp / "artifact"),
-                previous=restore,
-                previous_artifact=self._fetch(restore.commit, tmp / "previous") if restore else None,
-                workdir=self.git.checkout(current.commit, tmp / "src") if deployer.needs_checkout else None,
-                aws_conn_id=self.aws_conn_id,
-            )
-            to = (restore.commit[:12] or "what ran before handsoff") if restore else "nothing"
-            self.log.info(
-                "Rolling back %s from %s to %s (%s: %s)", name, current.commit[:12], to, by, request.reason
-            )
-            try:
-                deployer.rollback(ctx)
-            except Exception as err:
-                raise RuntimeError(f"rollback of target {name} failed: {err}") from err
-        entry = LedgerEntry(
-            commit=restore.commit if restore else "",
-            run_id=run_id,
-            time=now_iso(),
-            action="rollback",
-            artifact=restore.artifact if restore else "",
-            stage=self.stage,
-            wave=self.wave,
-            note=f"rolled back {current.commit[:12]} on demand by {by}: {request.reason}",
-            detail=restore.detail if restore else {},
+        self.log.info("On-demand rollback of %s (%s: %s)", name, by, request.reason)
+        note = f"rolled back {current.commit[:12]} on demand by {by}: {request.reason}"
+        entry = self.restore(
+            target,
+            deployer,
+            current.commit,
+            restore,
+            run_id,
+            note=note,
             requested_by=by,
             reason=request.reason,
         )
-        self.ledger.record_rollback(name, entry)
         return {
             "target": name,
             "from": current.commit,
             "to": entry.commit or None,
             "alarms": target["alarms"],
         }
-
-    def _fetch(self, commit: str, dest: Any) -> Any:
-        if not commit or self.artifacts.find(commit) is None:
-            return None
-        dest.mkdir()
-        return self.artifacts.fetch(commit, dest)
 
 
 class RollbackReportOperator(BaseOperator):
