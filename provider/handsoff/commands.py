@@ -15,6 +15,11 @@ from airflow.providers.standard.hooks.subprocess import SubprocessHook
 
 _WITHHELD_PREFIXES = ("AIRFLOW_", "AWS_", "_AIRFLOW")
 _TIMEOUT_EXIT = 124
+# A task's stdin is the socket to Airflow's task supervisor. Seeing a socket there, bash takes itself for
+# an ssh session and reads ~/.bashrc (which may rewrite PATH); --norc stops that. The command reads
+# /dev/null instead of the supervisor's socket.
+_BASH_OPTIONS = ("--noprofile", "--norc")
+_NO_STDIN = "exec </dev/null; "
 
 
 class CommandFailed(RuntimeError):
@@ -50,7 +55,7 @@ def run_command(
 
     Returns the last line of output. A timeout kills the command's process group (coreutils `timeout`).
     """
-    argv = ["bash", "-c", command]
+    argv = ["bash", *_BASH_OPTIONS, "-c", _NO_STDIN + command]
     if timeout is not None:
         seconds = int(timeout.total_seconds())
         argv = ["timeout", "--kill-after=10", str(seconds), *argv]
