@@ -259,3 +259,30 @@ def test_no_credentials_at_all_exits_6_with_a_hint(capsys, server: Server):
         "give a username and password or a token"
     )
     assert server.run_ids() == before
+
+
+@pytest.mark.slow
+def test_a_server_error_is_retried_and_still_makes_one_run(capsys, server: Server, monkeypatch):
+    """Airflow answers 500 (as its SQLite database does when locked under load), then works: one run.
+
+    The 500s come from a proxy in front of the real api-server: a locked database cannot be caused on
+    purpose here. Two 500s, then the real answer; three 500s in a row (every try) fail with the status.
+    """
+    from aws_proxy import FlakyEndpoint
+
+    monkeypatch.setattr("handsoff.airflow_api.TRIGGER_RETRY_DELAYS_S", (0.1, 0.1))
+    sha = server.repo.commit("greeter: through a busy server")
+    with FlakyEndpoint(server.url) as proxy:
+        proxy.fail_next(500, "/dagRuns", times=2)
+        code, out, err = run(capsys, "trigger", "greeter-app", "--url", proxy.url, *LOGIN)
+        assert (code, err) == (0, "")
+        assert out.startswith(f"triggered greeter-app run merge-{sha[:12]} for {sha[:12]}\n")
+        assert len(proxy.failed) == 2
+        assert sum(run_id == f"merge-{sha[:12]}" for run_id in server.run_ids()) == 1
+
+        other = server.repo.commit("greeter: server down for good")
+        proxy.fail_next(503, "/dagRuns", times=3)
+        code, out, err = run(capsys, "trigger", "greeter-app", "--url", proxy.url, *LOGIN)
+    assert (code, out) == (TriggerExit.API, "")
+    assert one_line_error(err).endswith("answered 503: injected by the test proxy")
+    assert f"merge-{other[:12]}" not in server.run_ids()

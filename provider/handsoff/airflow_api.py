@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +17,8 @@ from typing import Any
 
 DEFAULT_TIMEOUT_S = 10.0
 _DETAIL_LIMIT = 200
+#: a trigger answered 5xx (e.g. SQLite "database is locked" under load) is tried again after these waits
+TRIGGER_RETRY_DELAYS_S = (1.0, 3.0)
 
 
 class AirflowApiError(RuntimeError):
@@ -87,10 +90,19 @@ class AirflowApi:
         return self.token
 
     def trigger_dag_run(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> TriggeredRun:
-        """`POST /api/v2/dags/{dag_id}/dagRuns` with no logical date; 409 (run id taken) is not an error."""
+        """`POST /api/v2/dags/{dag_id}/dagRuns` with no logical date; 409 (run id taken) is not an error.
+
+        A 5xx answer is retried (TRIGGER_RETRY_DELAYS_S): the run id is fixed, so a retry never makes a
+        second run; if the first try did create it, the retry answers 409.
+        """
         path = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns"
         payload = {"logical_date": None, "dag_run_id": run_id, "conf": conf}
         status, body = self._request("POST", path, payload)
+        for delay in TRIGGER_RETRY_DELAYS_S:
+            if status < 500:
+                break
+            time.sleep(delay)
+            status, body = self._request("POST", path, payload)
         if status in (200, 201):
             return TriggeredRun(dag_id, run_id, created=True, state=_get(body, "state"))
         if status == 409:
