@@ -4,7 +4,7 @@ VENV_STAMP := .venv/.installed
 # demo.py uses the standard library only, so demo-stop works even without the venv.
 DEMO_PY := $(if $(wildcard .venv/bin/python),.venv/bin/python,$(PY))
 
-.PHONY: venv test test-fast lint demo demo-stop bench services compose-config
+.PHONY: venv test test-fast lint demo demo-stop demo-alarm demo-ok demo-push bench services compose-config
 
 venv: $(VENV_STAMP)
 
@@ -16,23 +16,38 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	rm -rf provider/*.egg-info
 	touch $@
 
-# The whole suite, including the slow end-to-end tests that start real Airflow processes.
+# The whole suite, including the slow end-to-end tests that start real Airflow processes. Most tests
+# wait on processes, so three pytest-xdist workers share two cores well; a test module stays on one
+# worker (tests/conftest.py groups them). PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 3
 test: $(VENV_STAMP)
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: $(VENV_STAMP)
-	.venv/bin/pytest -q -m "not slow"
+	.venv/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-# Starts Airflow on http://localhost:$${DEMO_PORT:-8080} and runs the greeter-app pipeline once.
+# From an empty .demo/: a moto server (127.0.0.1:$${DEMO_MOTO_PORT:-5055}) with the demo's Lambda functions
+# and alarms, Airflow on http://localhost:$${DEMO_PORT:-8080}, a git push that runs greeter-app and
+# greeter-lambda. Stays in the foreground until Ctrl-C, which stops everything (DEMO_ARGS=--detach: returns).
 demo: $(VENV_STAMP)
-	.venv/bin/python scripts/demo.py
+	.venv/bin/python scripts/demo.py $(DEMO_ARGS)
 
 demo-stop:
 	$(DEMO_PY) scripts/demo.py --stop
+
+# See a rollback: TARGET's rollback alarm → ALARM, then a push (greeter-lambda rolls back at that wave).
+demo-alarm:
+	$(DEMO_PY) scripts/demo.py --alarm $(TARGET)
+
+demo-ok:
+	$(DEMO_PY) scripts/demo.py --ok $(TARGET)
+
+demo-push:
+	$(DEMO_PY) scripts/demo.py --push
 
 # Installs (never starts) Debian's PostgreSQL, Redis and docker-compose: the Celery topology test
 # (tests/test_celery_topology.py, part of `make test`) starts private instances of its own.

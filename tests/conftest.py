@@ -120,3 +120,18 @@ def aws(moto_server: MotoServer) -> Iterator[MotoServer]:
     """The moto server, emptied after the test."""
     yield moto_server
     moto_server.reset()
+
+
+#: test modules that start a whole Airflow (standalone or a Celery cluster) and kill parts of it; under
+#: `pytest -n`, they share one worker so that two such clusters never compete for the CPU at once
+_CLUSTER_MODULES = {"test_celery_topology", "test_faults"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests by module for pytest-xdist: module-scoped fixtures (an api-server) start once."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+            group = "airflow-clusters" if module in _CLUSTER_MODULES else module
+            item.add_marker(pytest.mark.xdist_group(group))
