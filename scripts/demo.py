@@ -1,12 +1,21 @@
-"""`make demo`: run the greeter-app pipeline once on a local Airflow, no Docker.
+"""`make demo`: the example pipelines on a local Airflow and a local AWS stand-in, no Docker.
 
-Creates a git repo of examples/greeter under .demo/git, starts `airflow standalone` in the
-background (.demo/airflow.log, .demo/airflow.pid), installs the handsoff git hook in the repo, then
-pushes a commit: the push itself triggers greeter-app (run merge-<sha12>), and the demo follows that run
-to the end. Airflow stays up afterwards so that you can look at the UI; `make demo-stop` (this script
-with --stop) stops it.
+Starts from an empty .demo/: a moto server on 127.0.0.1 (the AWS endpoint; .demo/moto.log) with the
+Lambda functions and CloudWatch alarms of the Lambda pipelines (scripts/demo_aws.py), then `airflow
+standalone` (SQLite; .demo/airflow.log) with the specs of pipeline_specs/ and the `aws_default`
+connection pointing at moto. It makes a git repo of examples/greeter under .demo/git, installs the
+handsoff git hook in it and pushes a commit: the push itself triggers greeter-app and greeter-lambda
+(runs merge-<sha12>). The demo follows both runs, then keeps everything running until Ctrl-C (or
+`make demo-stop` from another terminal), which stops every process it started.
 
-Standard library only: it must run before anything else is known to work.
+    demo.py                 # start (fresh .demo/), follow the first runs, wait for Ctrl-C
+    demo.py --detach        # the same, but return after the first runs and leave everything running
+    demo.py --alarm TARGET  # set TARGET's rollback alarm to ALARM and push a change: see a rollback
+    demo.py --ok TARGET     # set it back to OK
+    demo.py --push          # push a change (every pipeline of the repo runs again)
+    demo.py --stop          # stop Airflow and moto
+
+Standard library only (demo_aws.py runs in the venv): it must run before anything else is known to work.
 """
 
 from __future__ import annotations
@@ -35,15 +44,22 @@ WORK_REPO = DEMO / "git" / "greeter-work"
 FLEET = DEMO / "fleet"
 LOG_FILE = DEMO / "airflow.log"
 PID_FILE = DEMO / "airflow.pid"
+MOTO_LOG_FILE = DEMO / "moto.log"
+MOTO_PID_FILE = DEMO / "moto.pid"
+PORTS_FILE = DEMO / "ports.json"
 EXAMPLE = REPO / "examples" / "greeter"
 VENV_BIN = REPO / ".venv" / "bin"
 
 DAG_ID = "greeter-app"
+LAMBDA_DAG_ID = "greeter-lambda"
+DEMO_DAG_IDS = (DAG_ID, LAMBDA_DAG_ID)
 USERNAME = PASSWORD = "admin"
 HEALTH_TIMEOUT_S = 120
 DAG_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 600
 HOOK_RUN_TIMEOUT_S = 30
+MOTO_TIMEOUT_S = 30
+WATCH_POLL_S = 5
 STOP_TIMEOUT_S = 20
 GIT_CONFIG = {"user.name": "handsoff demo", "user.email": "demo@example.com", "commit.gpgsign": "false"}
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "dist", ".coverage", "coverage.json")
@@ -66,9 +82,23 @@ def demo_port() -> int:
     return int(os.environ.get("DEMO_PORT", "8080"))
 
 
-def airflow_env(port: int) -> dict[str, str]:
-    """The environment of `airflow standalone`: inherited AIRFLOW* settings dropped, demo ones set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+def moto_port() -> int:
+    return int(os.environ.get("DEMO_MOTO_PORT", "5055"))
+
+
+def moto_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def aws_connection(port: int) -> str:
+    """`aws_default` of the demo: moto's endpoint and its dummy keys (moto accepts any)."""
+    extra = {"region_name": "us-east-1", "endpoint_url": moto_url(port)}
+    return json.dumps({"conn_type": "aws", "login": "demo", "password": "demo-secret", "extra": extra})
+
+
+def airflow_env(port: int, aws_port: int) -> dict[str, str]:
+    """The environment of `airflow standalone`: inherited AIRFLOW*/AWS* settings dropped, demo ones set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
     env.update(
         AIRFLOW_HOME=str(AIRFLOW_HOME),
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
@@ -77,6 +107,7 @@ def airflow_env(port: int) -> dict[str, str]:
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         HANDSOFF_SPECS_DIR=str(REPO / "pipeline_specs"),
         GREETER_FLEET_DIR=str(FLEET),
+        AIRFLOW_CONN_AWS_DEFAULT=aws_connection(aws_port),
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     if port != 8080:
@@ -101,21 +132,16 @@ def git(*args: str, cwd: Path | None = None) -> str:
     return result.stdout.strip()
 
 
-def prepare_greeter_repo() -> bool:
-    """Create the bare repo and its work clone when missing; True when the repo is new."""
+def prepare_greeter_repo() -> None:
+    """Create the (empty) bare repo and its work clone."""
     if shutil.which("git") is None:
         raise DemoError("git is not installed")
-    first = not BARE_REPO.exists()
-    if first:
-        shutil.rmtree(WORK_REPO, ignore_errors=True)  # a clone of a bare repo that is gone
-        BARE_REPO.parent.mkdir(parents=True, exist_ok=True)
-        git("init", "-q", "--bare", "-b", "main", str(BARE_REPO))
-    if not WORK_REPO.exists():
-        git("clone", "-q", str(BARE_REPO), str(WORK_REPO))
-        git("checkout", "-q", "-B", "main", cwd=WORK_REPO)
+    BARE_REPO.parent.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", "--bare", "-b", "main", str(BARE_REPO))
+    git("clone", "-q", str(BARE_REPO), str(WORK_REPO))
+    git("checkout", "-q", "-B", "main", cwd=WORK_REPO)
     for key, value in GIT_CONFIG.items():
         git("config", key, value, cwd=WORK_REPO)
-    return first or not git("branch", "--list", "main", cwd=WORK_REPO)
 
 
 def install_hook(port: int) -> None:
@@ -149,7 +175,7 @@ def commit_and_push(first: bool) -> str:
     return git("rev-parse", "HEAD", cwd=WORK_REPO)
 
 
-# --- (c) starting and stopping Airflow -------------------------------------------------------
+# --- (c) starting and stopping the demo's processes -----------------------------------------
 
 
 def port_in_use(port: int) -> bool:
@@ -158,31 +184,78 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def ensure_port_free(port: int) -> None:
-    if port_in_use(port):
-        raise DemoError(
-            f"something already listens on port {port}: a demo still running? Stop it with "
-            "`make demo-stop`, or pick another port: DEMO_PORT=8081 make demo"
-        )
+def ensure_ports_free(port: int, aws_port: int) -> None:
+    for number, variable in ((port, "DEMO_PORT"), (aws_port, "DEMO_MOTO_PORT")):
+        if port_in_use(number):
+            raise DemoError(
+                f"something already listens on port {number}: a demo still running? Stop it with "
+                f"`make demo-stop`, or pick another port: {variable}={number + 1} make demo"
+            )
 
 
-def start_airflow(port: int) -> subprocess.Popen[bytes]:
-    airflow = VENV_BIN / "airflow"
-    if not airflow.exists():
-        raise DemoError(f"{airflow} not found: run `make venv` first")
-    seed_password_file()
-    with LOG_FILE.open("ab") as log:
+def start_process(
+    command: list[str], env: dict[str, str], log_file: Path, pid_file: Path
+) -> subprocess.Popen[bytes]:
+    """Start `command` in its own session (so its whole group can be stopped); record its pid."""
+    if not Path(command[0]).exists():
+        raise DemoError(f"{command[0]} not found: run `make venv` first")
+    with log_file.open("ab") as log:
         process = subprocess.Popen(
-            [str(airflow), "standalone"],
+            command,
             cwd=REPO,
-            env=airflow_env(port),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    PID_FILE.write_text(f"{process.pid}\n")
+    pid_file.write_text(f"{process.pid}\n")
     return process
+
+
+def start_moto(aws_port: int) -> subprocess.Popen[bytes]:
+    """moto's server on 127.0.0.1 only: the demo's AWS."""
+    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(aws_port)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return start_process(command, env, MOTO_LOG_FILE, MOTO_PID_FILE)
+
+
+def wait_for_moto(aws_port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + MOTO_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoError(f"moto_server exited with code {process.returncode}:\n{log_tail(MOTO_LOG_FILE)}")
+        if port_in_use(aws_port):
+            return
+        time.sleep(0.3)
+    raise DemoError(f"moto_server not listening after {MOTO_TIMEOUT_S}s:\n{log_tail(MOTO_LOG_FILE)}")
+
+
+def demo_aws(*args: str) -> str:
+    """scripts/demo_aws.py (boto3, in the venv) against the demo's moto server."""
+    endpoint = moto_url(read_ports()["moto"])
+    command = [str(VENV_BIN / "python"), str(REPO / "scripts" / "demo_aws.py"), *args, "--endpoint", endpoint]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DemoError(f"demo_aws.py {' '.join(args)}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout.rstrip()
+
+
+def start_airflow(port: int, aws_port: int) -> subprocess.Popen[bytes]:
+    seed_password_file()
+    command = [str(VENV_BIN / "airflow"), "standalone"]
+    return start_process(command, airflow_env(port, aws_port), LOG_FILE, PID_FILE)
+
+
+def write_ports(port: int, aws_port: int) -> None:
+    PORTS_FILE.write_text(json.dumps({"airflow": port, "moto": aws_port}))
+
+
+def read_ports() -> dict[str, int]:
+    if not PORTS_FILE.exists():
+        raise DemoError("no demo is set up: run `make demo` first")
+    return json.loads(PORTS_FILE.read_text())
 
 
 def group_alive(pgid: int) -> bool:
@@ -205,13 +278,13 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def is_demo_airflow(pid: int) -> bool:
-    """Guards against a recycled pid: the group leader must still be our airflow command."""
+def is_ours(pid: int, name: str) -> bool:
+    """Guards against a recycled pid: the group leader must still be our `name` command."""
     proc = Path(f"/proc/{pid}")
     if not proc.exists():
         return True  # no /proc (macOS), or the leader is gone but its group is not: trust the pid file
     try:  # comm: a zombie leader has an empty cmdline but keeps its name
-        return "airflow" in (proc / "comm").read_text() or b"airflow" in (proc / "cmdline").read_bytes()
+        return name in (proc / "comm").read_text() or name.encode() in (proc / "cmdline").read_bytes()
     except OSError:
         return True
 
@@ -228,19 +301,46 @@ def stop_group(pgid: int) -> str:
     return f"killed with SIGKILL after {STOP_TIMEOUT_S}s"
 
 
+DEMO_PROCESSES = (("Airflow standalone", PID_FILE, "airflow"), ("moto server", MOTO_PID_FILE, "moto"))
+
+
+def running_demo() -> list[str]:
+    """The demo processes whose groups still run."""
+    running = []
+    for label, pid_file, name in DEMO_PROCESSES:
+        if pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+            if group_alive(pid) and is_ours(pid, name):
+                running.append(f"{label} (process group {pid})")
+    return running
+
+
 def stop_demo() -> int:
-    if not PID_FILE.exists():
-        print(f"No demo Airflow to stop ({PID_FILE.relative_to(REPO)} does not exist).")
+    """Stop every process the demo started (Airflow first: its tasks may still call moto)."""
+    if not any(pid_file.exists() for _, pid_file, _ in DEMO_PROCESSES):
+        print("No demo to stop (no pid file under .demo/).")
         return 0
-    pid = int(PID_FILE.read_text().strip())
-    if not group_alive(pid):
-        print(f"Airflow process group {pid} had already ended.")
-    elif not is_demo_airflow(pid):
-        print(f"Process {pid} is not the demo's airflow any more; leaving it alone.")
-    else:
-        print(f"Airflow standalone (process group {pid}): {stop_group(pid)}.")
-    PID_FILE.unlink()
+    for label, pid_file, name in DEMO_PROCESSES:
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text().strip())
+        if not group_alive(pid):
+            print(f"{label} (process group {pid}) had already ended.")
+        elif not is_ours(pid, name):
+            print(f"Process {pid} is not the demo's {name} any more; leaving it alone.")
+        else:
+            print(f"{label} (process group {pid}): {stop_group(pid)}.")
+        pid_file.unlink()
     return 0
+
+
+def fresh_demo_dir() -> None:
+    """Every `make demo` starts from an empty .demo/ (moto keeps its resources in memory only)."""
+    running = running_demo()
+    if running:
+        raise DemoError(f"a demo is still running: {', '.join(running)}; stop it with `make demo-stop`")
+    shutil.rmtree(DEMO, ignore_errors=True)
+    DEMO.mkdir()
 
 
 # --- (d) the REST API ------------------------------------------------------------------------
@@ -266,6 +366,14 @@ class Api:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return 0, None
 
+    def get(self, path: str) -> tuple[int, Any]:
+        """GET, logging in again once when the token expired."""
+        status, body = self.call("GET", path)
+        if status == 401:
+            self.login()
+            status, body = self.call("GET", path)
+        return status, body
+
     def login(self) -> None:
         status, body = self.call("POST", "/auth/token", {"username": USERNAME, "password": PASSWORD})
         if status != 201:
@@ -280,10 +388,10 @@ def parse_json(raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
-def log_tail(lines: int = 30) -> str:
-    if not LOG_FILE.exists():
+def log_tail(log_file: Path = LOG_FILE, lines: int = 30) -> str:
+    if not log_file.exists():
         return ""
-    return "\n".join(LOG_FILE.read_text(errors="replace").splitlines()[-lines:])
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
 def wait_for_health(api: Api, process: subprocess.Popen[bytes]) -> None:
@@ -297,43 +405,45 @@ def wait_for_health(api: Api, process: subprocess.Popen[bytes]) -> None:
     raise DemoError(f"Airflow not healthy after {HEALTH_TIMEOUT_S}s; end of {LOG_FILE}:\n{log_tail()}")
 
 
-def wait_for_dag(api: Api) -> None:
+def wait_for_dags(api: Api) -> None:
     deadline = time.monotonic() + DAG_TIMEOUT_S
+    missing = list(DEMO_DAG_IDS)
     while time.monotonic() < deadline:
-        if api.call("GET", f"/api/v2/dags/{DAG_ID}")[0] == 200:
+        missing = [dag_id for dag_id in missing if api.get(f"/api/v2/dags/{dag_id}")[0] != 200]
+        if not missing:
             return
         time.sleep(2)
-    _, errors = api.call("GET", "/api/v2/importErrors")
+    _, errors = api.get("/api/v2/importErrors")
     details = json.dumps(errors, indent=2) if errors else "(none)"
-    raise DemoError(f"DAG {DAG_ID} did not appear after {DAG_TIMEOUT_S}s. Import errors: {details}")
+    raise DemoError(f"DAGs {missing} did not appear after {DAG_TIMEOUT_S}s. Import errors: {details}")
 
 
-def unpause(api: Api) -> None:
-    """Unpause greeter-app before the push, so that the run the hook creates starts at once."""
-    status, body = api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+def unpause(api: Api, dag_id: str) -> None:
+    """Unpause before the push, so that the run the hook creates starts at once."""
+    status, body = api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     if status != 200:
-        raise DemoError(f"could not unpause {DAG_ID}: {status} {body}")
+        raise DemoError(f"could not unpause {dag_id}: {status} {body}")
 
 
-def wait_for_hook_run(api: Api, sha: str) -> str:
+def wait_for_hook_run(api: Api, dag_id: str, sha: str) -> str:
     """The run the git hook created for `sha` (merge-<sha12>); the demo does not trigger it itself."""
     run_id = f"merge-{sha[:12]}"
     deadline = time.monotonic() + HOOK_RUN_TIMEOUT_S
     while time.monotonic() < deadline:
-        if api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")[0] == 200:
+        if api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")[0] == 200:
             return run_id
         time.sleep(1)
     raise DemoError(
-        f"the push did not create run {run_id} of {DAG_ID} within {HOOK_RUN_TIMEOUT_S}s: "
+        f"the push did not create run {run_id} of {dag_id} within {HOOK_RUN_TIMEOUT_S}s: "
         f"see the hook's output above (git push: remote: handsoff: ...)"
     )
 
 
-def task_instances(api: Api, run_id: str) -> list[dict[str, Any]]:
+def task_instances(api: Api, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     while True:
-        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(found)}"
-        status, body = api.call("GET", path)
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(found)}"
+        status, body = api.get(path)
         if status != 200:
             raise DemoError(f"GET {path} answered {status}: {body}")
         found.extend(body["task_instances"])
@@ -346,120 +456,218 @@ def state_counts(instances: list[dict[str, Any]]) -> str:
     return ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
 
 
-def wait_for_run(api: Api, run_id: str) -> str:
+def run_state(api: Api, dag_id: str, run_id: str) -> str | None:
+    status, body = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    return body.get("state") if status == 200 else None
+
+
+def wait_for_runs(api: Api, runs: dict[str, str]) -> dict[str, str]:
+    """Follow runs ({dag_id: run_id}) to their end, printing progress; {dag_id: final state}."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
-    last_summary, last_print, state = "", 0.0, None
+    finished: dict[str, str] = {}
+    last: dict[str, str] = {}
+    last_print = 0.0
     while time.monotonic() < deadline:
-        status, body = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
-        if status == 401:
-            api.login()
-            continue
-        state = body.get("state") if status == 200 else None
-        if state in ("success", "failed"):
-            return state
-        summary = state_counts(task_instances(api, run_id)) if status == 200 else ""
-        if summary and summary != last_summary and time.monotonic() - last_print >= 5:
-            say(f"run {state}: {summary}")
-            last_summary, last_print = summary, time.monotonic()
+        for dag_id, run_id in runs.items():
+            if dag_id in finished:
+                continue
+            state = run_state(api, dag_id, run_id)
+            if state in ("success", "failed"):
+                finished[dag_id] = state
+                say(f"{dag_id} run {run_id}: {state}; {state_counts(task_instances(api, dag_id, run_id))}")
+            elif state:
+                last[dag_id] = f"{dag_id} {state}: {state_counts(task_instances(api, dag_id, run_id))}"
+        if len(finished) == len(runs):
+            return finished
+        if time.monotonic() - last_print >= 10:
+            say(" | ".join(v for k, v in last.items() if k not in finished))
+            last_print = time.monotonic()
         time.sleep(2)
-    raise DemoError(f"run {run_id} not finished after {RUN_TIMEOUT_S}s (still {state})")
+    raise DemoError(f"runs not finished after {RUN_TIMEOUT_S}s: {sorted(set(runs) - set(finished))}")
 
 
 # --- results ---------------------------------------------------------------------------------
 
 
 def print_fleet() -> None:
+    """The command deployer's fleet: the commit in each target folder's VERSION file."""
     for pipeline_dir in sorted(p for p in FLEET.glob("*") if p.is_dir()):
         versions = [
             f"{version.parent.name}={version.read_text().strip()[:12]}"
             for version in sorted(pipeline_dir.glob("*/VERSION"))
         ]
-        print(f"  fleet {pipeline_dir.name}: {' '.join(versions) or '(no target deployed)'}")
+        if versions:
+            print(f"  fleet {pipeline_dir.name}: {' '.join(versions)}")
 
 
-def report_failure(api: Api, run_id: str, instances: list[dict[str, Any]], port: int) -> None:
-    failed = sorted(
-        ti["task_id"] + (f"[{ti['map_index']}]" if ti.get("map_index", -1) >= 0 else "")
-        for ti in instances
-        if ti["state"] in ("failed", "upstream_failed")
-    )
-    print(f"Run {run_id} FAILED. Failed tasks: {', '.join(failed) or '(none reported)'}")
-    print(f"  task logs: http://localhost:{port}/dags/{DAG_ID}/runs/{run_id} or {AIRFLOW_HOME / 'logs'}")
-    print(f"  Airflow's own log: {LOG_FILE}")
-    print("  Airflow is still running; stop with: make demo-stop")
+def report_failure(api: Api, dag_id: str, run_id: str, port: int) -> None:
+    """Which tasks failed, which never ran because of them, and what was rolled back."""
+    by_state: dict[str, list[str]] = {}
+    for ti in task_instances(api, dag_id, run_id):
+        name = ti["task_id"] + (f"[{ti['map_index']}]" if ti.get("map_index", -1) >= 0 else "")
+        by_state.setdefault(ti["state"] or "none", []).append(name)
+    rolled_back = [t for t in by_state.get("success", []) if t.startswith("rollback.")]
+    failed = ", ".join(sorted(by_state.get("failed", []))) or "(no task failed)"
+    print(f"{dag_id} run {run_id} FAILED: {failed}")
+    if by_state.get("upstream_failed"):
+        print(f"  not run because of it: {', '.join(sorted(by_state['upstream_failed']))}")
+    print(f"  rolled back: {', '.join(sorted(rolled_back)) or 'nothing'}")
+    print(f"  task logs: http://localhost:{port}/dags/{dag_id}/runs/{run_id} or {AIRFLOW_HOME / 'logs'}")
 
 
-def print_status() -> None:
-    """`handsoff status greeter-app`: what every target runs now, from the ledger."""
+def print_status(dag_id: str) -> None:
+    """`handsoff status PIPELINE`: what every target runs now, from the ledger."""
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "HANDSOFF_SPECS_DIR": str(REPO / "pipeline_specs"),
     }
     result = subprocess.run(
-        [str(VENV_BIN / "handsoff"), "status", DAG_ID], env=env, capture_output=True, text=True
+        [str(VENV_BIN / "handsoff"), "status", dag_id], env=env, capture_output=True, text=True
     )
     print((result.stdout or result.stderr).rstrip())
 
 
-def run_demo() -> int:
-    port = demo_port()
-    ensure_port_free(port)
-    DEMO.mkdir(exist_ok=True)
+def print_how_to(port: int) -> None:
+    print(
+        f"UI: http://localhost:{port}  (login {USERNAME} / {PASSWORD})\n"
+        f"AWS: a moto server on {moto_url(read_ports()['moto'])} (Airflow's aws_default points at it)\n"
+        "See a rollback: `make demo-alarm TARGET=onebox-iad` sets the CloudWatch alarm "
+        "greeter-onebox-iad-errors to ALARM and pushes a change;\n"
+        "  greeter-lambda deploys beta, then onebox-iad, whose bake sees the alarm: the run fails and\n"
+        "  the `live` alias goes back to the version before. `make demo-ok TARGET=onebox-iad` clears it.\n"
+        f"  (any Lambda target works: beta-pdx, onebox-iad, iad, pdx, dub; set it during a bake, too)\n"
+        f"Deploy again: `make demo-push` (or commit in {WORK_REPO.relative_to(REPO)} and `git push`).\n"
+        f"What runs where: AIRFLOW_HOME={AIRFLOW_HOME.relative_to(REPO)} .venv/bin/handsoff status "
+        f"{LAMBDA_DAG_ID}   (--json for machines)",
+        flush=True,
+    )
+
+
+def watch_runs(api: Api, seen: set[tuple[str, str]]) -> None:
+    """Until Ctrl-C: report every run of the demo pipelines that ends (and the aliases after it)."""
+    while True:
+        for dag_id in DEMO_DAG_IDS:
+            status, body = api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=10")
+            for run in body.get("dag_runs", []) if status == 200 else []:
+                key = (dag_id, run["dag_run_id"])
+                if key in seen or run["state"] not in ("success", "failed"):
+                    continue
+                seen.add(key)
+                say(f"{dag_id} run {run['dag_run_id']}: {run['state']}")
+                if run["state"] == "failed":
+                    report_failure(api, dag_id, run["dag_run_id"], api_port(api))
+                if dag_id == LAMBDA_DAG_ID:
+                    print(demo_aws("aliases"), flush=True)
+        time.sleep(WATCH_POLL_S)
+
+
+def api_port(api: Api) -> int:
+    return int(api.base.rsplit(":", 1)[1])
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+def run_demo(detach: bool) -> int:
+    port, aws_port = demo_port(), moto_port()
+    fresh_demo_dir()
+    ensure_ports_free(port, aws_port)
+    write_ports(port, aws_port)
     say(f"AIRFLOW_HOME={AIRFLOW_HOME}, specs {REPO / 'pipeline_specs'}, fleet {FLEET}, port {port}")
-    first = prepare_greeter_repo()
-    process = start_airflow(port)
+    moto = start_moto(aws_port)
+    log = MOTO_LOG_FILE.relative_to(REPO)
+    say(f"started moto server on {moto_url(aws_port)} (pid {moto.pid}, log {log})")
+    process = start_airflow(port, aws_port)  # starts while moto comes up and the resources are made
     say(f"started airflow standalone (pid {process.pid}, log {LOG_FILE.relative_to(REPO)})")
+    wait_for_moto(aws_port, moto)
+    for line in demo_aws("setup").splitlines():
+        say(f"  AWS: {line}")
+    prepare_greeter_repo()
     api = Api(port)
-    try:
-        wait_for_health(api, process)
-    except DemoError:
-        stop_demo()
-        raise
+    wait_for_health(api, process)
     say("Airflow is healthy")
     api.login()
-    wait_for_dag(api)
-    say(f"DAG {DAG_ID} is loaded")
-    unpause(api)
+    wait_for_dags(api)
+    for dag_id in DEMO_DAG_IDS:
+        unpause(api, dag_id)
+    say(f"DAGs {', '.join(DEMO_DAG_IDS)} are loaded and unpaused")
     install_hook(port)
-    sha = commit_and_push(first)
+    sha = commit_and_push(first=True)
     say(f"pushed greeter commit {sha[:12]} to {BARE_REPO.relative_to(REPO)} (branch main)")
-    run_id = wait_for_hook_run(api, sha)
-    say(f"the push triggered run {run_id} (conf commit={sha[:12]}); waiting for it to finish")
-    state = wait_for_run(api, run_id)
-    instances = task_instances(api, run_id)
-    say(f"run {run_id}: {state}; task instances: {state_counts(instances)}")
+    runs = {dag_id: wait_for_hook_run(api, dag_id, sha) for dag_id in DEMO_DAG_IDS}
+    say(f"the push triggered {', '.join(f'{d} {r}' for d, r in runs.items())} (conf commit={sha[:12]})")
+    say(f"set up in {time.monotonic() - STARTED:.0f}s; following the runs")
+    print_how_to(port)
+    states = wait_for_runs(api, runs)
     print_fleet()
-    if state != "success":
-        report_failure(api, run_id, instances, port)
-        return 1
-    print(f"First successful run {time.monotonic() - STARTED:.0f}s after `make demo` started.")
-    print_status()
-    print(f"UI: http://localhost:{port}  (login {USERNAME} / {PASSWORD})")
-    print(
-        f"Deploy again: commit in {WORK_REPO.relative_to(REPO)} and `git push` (the hook triggers the run).\n"
-        f"What runs where: AIRFLOW_HOME={AIRFLOW_HOME.relative_to(REPO)} "
-        f".venv/bin/handsoff status {DAG_ID}   (--json for machines)"
-    )
-    print("Airflow keeps running; stop with: make demo-stop")
+    print(demo_aws("aliases"))
+    for dag_id, state in states.items():
+        if state != "success":
+            report_failure(api, dag_id, runs[dag_id], port)
+    if all(state == "success" for state in states.values()):
+        print(f"First successful runs {time.monotonic() - STARTED:.0f}s after `make demo` started.")
+        print_status(LAMBDA_DAG_ID)
+    print_how_to(port)
+    if detach:
+        print("Airflow and moto keep running; stop them with: make demo-stop")
+        return 0 if all(state == "success" for state in states.values()) else 1
+    print("Airflow and moto keep running; press Ctrl-C to stop everything (or `make demo-stop`).", flush=True)
+    watch_runs(api, {(dag_id, run_id) for dag_id, run_id in runs.items()})
     return 0
+
+
+def push_change() -> int:
+    if not (WORK_REPO / ".git").exists():
+        raise DemoError("no demo repository: run `make demo` first")
+    sha = commit_and_push(first=False)
+    say(f"pushed greeter commit {sha[:12]}: every pipeline of the repo runs (run merge-{sha[:12]})")
+    return 0
+
+
+def set_alarm(target: str, state: str) -> int:
+    print(demo_aws("alarm", target, *(["--ok"] if state == "OK" else [])))
+    if state == "ALARM":
+        push_change()
+        print(f"greeter-lambda's bake after {target}'s wave sees the alarm and rolls back; watch the UI.")
+    return 0
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stop", action="store_true", help="stop the demo's Airflow")
+    parser.add_argument("--stop", action="store_true", help="stop the demo's Airflow and moto server")
+    parser.add_argument("--detach", action="store_true", help="return after the first runs; keep running")
+    parser.add_argument("--alarm", metavar="TARGET", help="set TARGET's rollback alarm to ALARM and push")
+    parser.add_argument("--ok", metavar="TARGET", help="set TARGET's rollback alarm back to OK")
+    parser.add_argument("--push", action="store_true", help="push a change to the demo repository")
     args = parser.parse_args(argv)
-    if args.stop:
-        return stop_demo()
     try:
-        return run_demo()
+        if args.stop:
+            return stop_demo()
+        if args.alarm or args.ok:
+            return set_alarm(args.alarm or args.ok, "ALARM" if args.alarm else "OK")
+        if args.push:
+            return push_change()
     except DemoError as error:
         print(f"demo: {error}", file=sys.stderr)
-        if PID_FILE.exists():
-            print("Airflow is still running; stop with: make demo-stop", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, on_sigterm)
+    # Ctrl-C stops everything, even when a parent shell started us with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_demo(args.detach)
+    except DemoError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        if running_demo():
+            print("The demo's processes are still running; stop them with: make demo-stop", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted; Airflow is still running; stop with: make demo-stop", file=sys.stderr)
+        print("\nstopping the demo ...", file=sys.stderr, flush=True)
+        stop_demo()
         return 130
 
 

@@ -17,6 +17,8 @@ from handsoff.githook import ENV_FILE, MARKER
 from handsoff_testing import GIT_ENV, ServiceRepo, git
 
 PASSWORD = "hook-secret-123"
+#: the example pipelines whose source is the greeter repo's main branch
+MAIN_PIPELINES = ("greeter-app", "greeter-config", "greeter-lambda")
 
 
 @pytest.fixture(autouse=True)
@@ -58,12 +60,13 @@ def test_install_writes_a_post_receive_hook_and_keeps_the_password_apart(capsys,
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         f"installed post-receive hook: {hook}",
-        f"  on main: triggers greeter-app, greeter-config at {url} as admin",
+        f"  on main: triggers {', '.join(MAIN_PIPELINES)} at {url} as admin",
         f"  password stored in {env_file} (mode 0600)",
     ]
     text = hook.read_text()
     assert MARKER in text
-    assert 'refs/heads/main) trigger greeter-app "$new"; trigger greeter-config "$new" ;;' in text
+    triggers = "; ".join(f'trigger {pid} "$new"' for pid in MAIN_PIPELINES)
+    assert f"refs/heads/main) {triggers} ;;" in text
     assert f"export HANDSOFF_SPECS_DIR={specs}" in text
     assert PASSWORD not in text
     assert stat.S_IMODE(hook.stat().st_mode) == 0o755
@@ -94,7 +97,7 @@ def test_a_failing_trigger_never_blocks_the_push_and_says_why(capsys, local):
     assert code == 0, output
     assert handsoff_lines(output) == [
         f"handsoff: could not trigger {pid}: Airflow at {closed} is unreachable: connection refused"
-        for pid in ("greeter-app", "greeter-config")
+        for pid in MAIN_PIPELINES
     ]
     assert git("rev-parse", "main", cwd=repo.bare) == sha
 
@@ -116,7 +119,7 @@ def test_a_foreign_hook_is_kept_and_runs_first_with_the_same_input(capsys, local
     assert push_code == 0
     assert seen.read_text() == f"{old} {sha} refs/heads/main\n"
     assert "remote: foreign hook ran" in output
-    assert len(handsoff_lines(output)) == 2
+    assert len(handsoff_lines(output)) == len(MAIN_PIPELINES)
 
 
 def test_a_foreign_hook_and_a_chained_one_refuse_the_install(capsys, local):
@@ -170,7 +173,7 @@ def test_a_work_tree_gets_post_merge_for_its_branch_only(capsys, tmp_path: Path)
     assert code == 0
     assert out.startswith(f"installed post-merge hook: {repo.work / '.git' / 'hooks' / 'post-merge'}\n")
     assert git("rev-parse", "main", cwd=repo.work) == sha
-    assert handsoff_lines(merged) == [
+    assert handsoff_lines(merged) == [  # the pipelines of the template (greeter-lambda names its own repo)
         f"handsoff: could not trigger {pid}: Airflow at {closed} is unreachable: connection refused"
         for pid in ("greeter-app", "greeter-config")
     ]
@@ -220,12 +223,14 @@ def test_a_push_to_main_triggers_both_pipelines_with_the_right_conf(capsys, airf
     run_id = f"merge-{sha[:12]}"
     assert code == 0, output
     assert handsoff_lines(output) == [
-        f"handsoff: triggered greeter-app run {run_id} for {sha[:12]}",
-        "handsoff: note: greeter-app is paused; the run stays queued until it is unpaused",
-        f"handsoff: triggered greeter-config run {run_id} for {sha[:12]}",
-        "handsoff: note: greeter-config is paused; the run stays queued until it is unpaused",
+        line
+        for pid in MAIN_PIPELINES
+        for line in (
+            f"handsoff: triggered {pid} run {run_id} for {sha[:12]}",
+            f"handsoff: note: {pid} is paused; the run stays queued until it is unpaused",
+        )
     ]
-    for dag_id in ("greeter-app", "greeter-config"):
+    for dag_id in MAIN_PIPELINES:
         assert airflow.run(run_id, dag_id)["conf"] == {
             "commit": sha,
             "branch": "main",
@@ -237,7 +242,7 @@ def test_a_push_to_main_triggers_both_pipelines_with_the_right_conf(capsys, airf
 @pytest.mark.slow
 def test_a_push_to_another_branch_triggers_nothing(capsys, airflow: Server):
     install(capsys, airflow.repo.bare, airflow.specs, airflow.url, "--username", "admin")
-    before = {dag_id: airflow.run_ids(dag_id) for dag_id in ("greeter-app", "greeter-config")}
+    before = {dag_id: airflow.run_ids(dag_id) for dag_id in MAIN_PIPELINES}
     sha = commit_on(airflow.repo, "feature", "greeter: feature work")
 
     code, output = push(airflow.repo.work, "feature")

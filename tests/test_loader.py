@@ -10,7 +10,11 @@ import pytest
 from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http
 from handsoff_testing import EXAMPLES_SPECS, REPO_ROOT
 
-ALL_DAG_IDS = ["greeter-app", "greeter-app__rollback", "greeter-config", "greeter-config__rollback"]
+ALL_DAG_IDS = [
+    f"{pipeline}{suffix}"
+    for pipeline in ("greeter-app", "greeter-config", "greeter-lambda")
+    for suffix in ("", "__rollback")
+]
 
 
 @pytest.fixture

@@ -34,5 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def handler(event: dict | None, context: object = None) -> dict[str, str]:
+    """AWS Lambda entry point (greeter-lambda): {"name": "Ada"} gives {"greeting": "Hello, Ada!"}."""
+    return {"greeting": greet(str((event or {}).get("name", "world")))}
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,6 +28,10 @@ class GreetTest(unittest.TestCase):
             self.assertEqual(greeter.main(["Cy"]), 0)
         self.assertEqual(out.getvalue(), "Hello, Cy!\n")
 
+    def test_lambda_handler_greets_the_event_name(self):
+        self.assertEqual(greeter.handler({"name": "Di"}), {"greeting": "Hello, Di!"})
+        self.assertEqual(greeter.handler(None), {"greeting": "Hello, world!"})
+
 
 if __name__ == "__main__":
     unittest.main()
