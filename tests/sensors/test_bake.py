@@ -41,6 +41,17 @@ def test_poke_mode_waits_in_the_worker():
     assert datetime.now(UTC) - start >= timedelta(seconds=1)
 
 
+def test_a_bake_shorter_than_defer_min_seconds_waits_in_the_worker():
+    """Deferring a 2 s bake would cost more than it saves (and races in Airflow 3.3): no TaskDeferred."""
+    assert BakeSensor.defer_min_seconds == 10
+    sensor = BakeSensor(task_id="bake", bake_seconds=2, poke_interval=0.2)
+    start = datetime.now(UTC)
+    sensor.execute({})  # would raise TaskDeferred if it deferred
+    assert datetime.now(UTC) - start >= timedelta(seconds=2)
+    with pytest.raises(TaskDeferred):
+        BakeSensor(task_id="bake", bake_seconds=10).execute({})
+
+
 # --- watching rollback alarms and waiting for datapoints ---------------------------------------------
 
 
@@ -278,6 +289,7 @@ def test_deferred_bake_passes_with_evidence_end_to_end(aws):
         datapoints={**INVOCATIONS, "count": 5},
         max_seconds=3,
     )
+    sensor.defer_min_seconds = 0  # a 3 s bake would wait in the worker; this test is about the trigger
 
     trigger, _, _ = deferred_trigger(sensor)
     trigger.datapoints["since"] = (

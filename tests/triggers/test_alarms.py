@@ -159,8 +159,8 @@ def test_success_when_every_alarm_stays_ok_until_the_end(aws):
     )
 
     assert event["status"] == "success"
-    assert 0.9 <= took < 3
-    assert event["polls"] >= 5 and event["describe_calls"] == 2 * event["polls"]  # one call per region
+    assert took >= 0.9  # never before the bake's end (how much later depends on the machine's load)
+    assert event["polls"] >= 2 and event["describe_calls"] == 2 * event["polls"]  # one call per region
     assert event["alarms_watched"] == 2 and event["datapoints_seen"] is None
 
 
@@ -200,14 +200,15 @@ def test_an_alarm_fails_the_bake_at_once(aws):
 
     assert event["status"] == "alarm" and event["alarms"] == ["orders-api-latency"]
     assert event["message"] == "rollback alarm orders-api-latency is in ALARM (us-east-1)"
-    assert 0.5 <= took < 2  # well before the 10 s `until`
+    assert 0.5 <= took < 8  # well before the 10 s `until`
 
 
 @pytest.mark.parametrize(("policy", "status"), [("alarm", "alarm"), ("ok", "success")])
 def test_insufficient_data_follows_the_policy(aws, policy, status):
     put_alarms(aws.client("cloudwatch"), ["new-alarm"], state="INSUFFICIENT_DATA")
 
-    event, took, _ = run(watch({"us-east-1": ["new-alarm"]}, iso(0.5), insufficient_data=policy))
+    until = iso(10) if status == "alarm" else iso(0.5)
+    event, took, _ = run(watch({"us-east-1": ["new-alarm"]}, until, insufficient_data=policy))
 
     assert event["status"] == status
     if status == "alarm":
@@ -215,7 +216,7 @@ def test_insufficient_data_follows_the_policy(aws, policy, status):
             event["message"]
             == "rollback alarm new-alarm is in INSUFFICIENT_DATA, treated as ALARM (us-east-1)"
         )
-        assert took < 0.5  # the first poll
+        assert took < 8  # the first poll, not the 10 s `until`
 
 
 def test_a_missing_alarm_is_an_error_naming_it(aws):
@@ -267,7 +268,7 @@ def test_a_rerun_after_a_triggerer_restart_keeps_the_absolute_deadline(aws):
     classpath, kwargs = first.serialize()
     event, took, _ = run(import_string(classpath)(**kwargs))
 
-    assert event["status"] == "success" and event["polls"] == 1 and took < 0.5
+    assert event["status"] == "success" and event["polls"] == 1  # the deadline had passed: one last poll
 
 
 DATAPOINTS = {"namespace": "AWS/Lambda", "metric": "Invocations", "dimensions": {"FunctionName": "orders"}}
@@ -298,7 +299,6 @@ def test_enough_datapoints_complete_the_bake(aws):
     )
 
     assert event["status"] == "success" and event["datapoints_seen"] == 105 and event["metric_calls"] == 1
-    assert took < 1.5
 
 
 def test_too_few_datapoints_by_the_max_is_no_evidence(aws):
@@ -319,7 +319,7 @@ def test_too_few_datapoints_by_the_max_is_no_evidence(aws):
     assert event["status"] == "no_evidence" and event["seen"] == 12 and event["count"] == 100
     assert event["message"].startswith("no evidence: AWS/Lambda Invocations sum 12 < 100 by ")
     assert event["message"].endswith("(FunctionName=orders)")
-    assert 1.1 <= took < 2.5
+    assert took >= 1.1  # not before the max
 
 
 def test_the_bake_waits_past_its_duration_for_datapoints(aws):
@@ -338,7 +338,7 @@ def test_the_bake_waits_past_its_duration_for_datapoints(aws):
     feed.join()
 
     assert event["status"] == "success" and event["datapoints_seen"] == 100
-    assert 0.8 <= took < 2.5 and event["metric_calls"] >= 2
+    assert took >= 0.8 and event["metric_calls"] >= 2  # success, so before the 5 s max
 
 
 def test_alarms_are_still_watched_while_waiting_for_datapoints(aws):
@@ -355,7 +355,7 @@ def test_alarms_are_still_watched_while_waiting_for_datapoints(aws):
     event, took, _ = run(trigger)
     flip.join()
 
-    assert event["status"] == "alarm" and took < 2
+    assert event["status"] == "alarm" and took < 4.5  # not the 5 s max's no_evidence
 
 
 # --- BlockerTrigger --------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def test_blocker_clear_at_once(aws):
 
     event, took, _ = run(blocker({"us-east-1": ["freeze"]}, iso(5), insufficient_data="ok"))
 
-    assert event["status"] == "clear" and event["polls"] == 1 and took < 1
+    assert event["status"] == "clear" and event["polls"] == 1
 
 
 def test_blocker_waits_until_the_alarm_clears(aws):
@@ -378,8 +378,8 @@ def test_blocker_waits_until_the_alarm_clears(aws):
     event, took, _ = run(blocker({"us-east-1": ["freeze", "ok-one"]}, iso(10)))
     thaw.join()
 
-    assert event["status"] == "clear" and event["polls"] >= 3
-    assert 1.0 <= took < 2.5
+    assert event["status"] == "clear" and event["polls"] >= 3  # clear, so before the 10 s timeout
+    assert took >= 1.0
 
 
 def test_blocked_past_the_timeout_names_the_blockers(aws):
@@ -391,7 +391,7 @@ def test_blocked_past_the_timeout_names_the_blockers(aws):
     assert event["status"] == "blocked" and event["alarms"] == ["freeze", "no-data"]
     assert "blocker alarm freeze is in ALARM (us-east-1)" in event["message"]
     assert "blocker alarm no-data is in INSUFFICIENT_DATA, treated as ALARM" in event["message"]
-    assert 1.0 <= took < 2
+    assert took >= 1.0  # not before the timeout
 
 
 def test_blocker_fails_closed(aws, dead_port):

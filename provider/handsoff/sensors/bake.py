@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseSensorOperator
@@ -40,7 +40,13 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
     missing alarm fails it, AWS errors are retried (`aws_retries` attempts with backoff from
     `backoff_seconds`; not the task's `retries`) and then fail it. An alarm or missing evidence fails the
     task without task retries: a retry would start a fresh bake that could pass after the alarm cleared.
+
+    A bake shorter than `defer_min_seconds` waits in the worker (poking): deferring costs a task restart,
+    and Airflow 3.3 can fail a task whose trigger fires before the scheduler has handled its deferral
+    (the executor reports the deferred attempt "success" while the resumed one runs).
     """
+
+    defer_min_seconds: ClassVar[int] = 10
 
     template_fields = ("alarms", "datapoints", "insufficient_data", "poll_seconds")
     operator_extra_links = (CloudWatchAlarmsLink(),)
@@ -114,7 +120,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         if self.watching:
             self.log.info("Watching rollback alarms %s; datapoints %s", self.alarms, self.datapoints)
             self.persist_alarms_link(context)
-        if not self.deferrable:
+        if not self.deferrable or self.max_bake_seconds < self.defer_min_seconds:
             super().execute(context)
             return
         self.defer(
