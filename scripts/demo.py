@@ -65,6 +65,8 @@ GIT_CONFIG = {"user.name": "handsoff demo", "user.email": "demo@example.com", "c
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "dist", ".coverage", "coverage.json")
 
 STARTED = time.monotonic()
+#: set once the first runs are done: a Ctrl-C after that is the normal way to end the demo (exit 0)
+FOLLOWING = {"done": False}
 
 
 class DemoError(RuntimeError):
@@ -613,6 +615,7 @@ def run_demo(detach: bool) -> int:
         print("Airflow and moto keep running; stop them with: make demo-stop")
         return 0 if all(state == "success" for state in states.values()) else 1
     print("Airflow and moto keep running; press Ctrl-C to stop everything (or `make demo-stop`).", flush=True)
+    FOLLOWING["done"] = True
     watch_runs(api, {(dag_id, run_id) for dag_id, run_id in runs.items()})
     return 0
 
@@ -668,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopping the demo ...", file=sys.stderr, flush=True)
         stop_demo()
-        return 130
+        return 0 if FOLLOWING["done"] else 130
 
 
 if __name__ == "__main__":
