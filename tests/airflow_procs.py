@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,11 @@ class ApiClient:
         assert status == 200, (path, status, body)
         return body
 
+    def get_or_none(self, path: str) -> Any:
+        """GET `path`; the body when 200, else None (not there yet)."""
+        status, body = self._request("GET", path)
+        return body if status == 200 else None
+
     def post(self, path: str, body: Any) -> tuple[int, Any]:
         """POST `path`; return (status, body)."""
         return self._request("POST", path, body)
@@ -118,6 +124,20 @@ def wait_for_http(url: str, timeout: float, proc: AirflowProcess | None = None) 
                 raise AssertionError(f"process exited early:\n{proc.tail()}") from None
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer in {timeout}s\n{proc.tail() if proc else ''}")
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, proc: AirflowProcess) -> Any:
+    """Poll `check` every second until it returns something truthy (returned); fail with the log tail
+    when `proc` exits or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"airflow exited while waiting for {what}:\n{proc.tail()}")
+        time.sleep(1)
+    raise AssertionError(f"no {what} after {timeout}s:\n{proc.tail()}")
 
 
 def api_env(port: int, extra: dict[str, str] | None = None) -> dict[str, str]:

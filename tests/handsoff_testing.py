@@ -6,8 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_SPECS = REPO_ROOT / "pipeline_specs"
@@ -128,3 +130,76 @@ ISSUE_EXAMPLE: dict[str, Any] = {
         },
     ],
 }
+
+
+def put_alarms(cloudwatch: Any, names: Iterable[str], state: str | None = None) -> None:
+    """Create metric alarms through the API (moto starts them in OK; AWS in INSUFFICIENT_DATA), then
+    set `state` on each when given."""
+    for name in names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        if state:
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+
+def bulk_alarms(
+    names: Iterable[str], state: str = "OK", region: str = "us-east-1", rule: str | None = None
+) -> None:
+    """Many alarms at once, straight into the moto server's in-process backend (250 API calls take 3 s).
+
+    `rule` makes composite alarms, which moto's API cannot create (no PutCompositeAlarm).
+    """
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+    for name in names:
+        backend.put_metric_alarm(
+            name=name,
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            comparison_operator="GreaterThanThreshold",
+            evaluation_periods=1,
+            period=60,
+            threshold=1,
+            statistic="Sum",
+            description="",
+            dimensions=[],
+            alarm_actions=[],
+            rule=rule,
+        )
+        if state != "OK":
+            backend.set_alarm_state(name, "test", None, state)
+
+
+@dataclass
+class ExampleFleet:
+    """The example specs, their git repo, and the folder the example's command deployer deploys to."""
+
+    specs: Path
+    repo: ServiceRepo
+    fleet: Path
+    pipeline: ClassVar[str] = "greeter-app"
+
+    def deploys(self) -> list[tuple[str, ...]]:
+        """(action, target, commit) per line of the pipeline's deploys.log."""
+        log = self.fleet / self.pipeline / "deploys.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [tuple(line.split()[:3]) for line in lines]
+
+    def deployed(self, commit: str) -> list[str]:
+        """The targets deployed with `commit`, once per deploys.log line."""
+        return [target for action, target, c in self.deploys() if action == "deploy" and c == commit]
+
+    def version(self, target: str) -> str | None:
+        """The commit in the target's VERSION file (None: never deployed)."""
+        path = self.fleet / self.pipeline / target / "VERSION"
+        return path.read_text().strip() if path.exists() else None

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from handsoff_testing import put_alarms
 
 PIPELINE = "orders"
 WAVES = [
@@ -74,16 +75,7 @@ def lambdas(aws):
         )
         version = client.publish_version(FunctionName=name)["Version"]
         client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-        aws.client("cloudwatch", region).put_metric_alarm(
-            AlarmName=f"{name}-errors",
-            MetricName="Errors",
-            Namespace="AWS/Lambda",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
+        put_alarms(aws.client("cloudwatch", region), [f"{name}-errors"])
     return aws
 
 
@@ -211,17 +203,7 @@ def test_a_missing_alarm_fails_closed_and_restores_what_ran_before(setup, capfd)
 def test_a_blocker_holds_the_wave_until_it_clears(setup):
     specs, repo, store, aws = setup
     cloudwatch = aws.client("cloudwatch", "us-east-1")
-    cloudwatch.put_metric_alarm(
-        AlarmName="orders-aggregate",
-        MetricName="Faults",
-        Namespace="Orders",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName="orders-aggregate", StateValue="ALARM", StateReason="incident")
+    put_alarms(cloudwatch, ["orders-aggregate"], state="ALARM")
     spec = _spec(repo.bare, "all", bakes=("1s", "1s", "1s"))
     spec["alarms"]["blockers"] = [{"name": "orders-aggregate", "region": "us-east-1"}]
     dag = _load(specs, spec)
@@ -246,17 +228,7 @@ def test_a_blocker_holds_the_wave_until_it_clears(setup):
 def test_a_blocker_past_its_timeout_fails_the_run_and_deploys_nothing(setup):
     specs, repo, store, aws = setup
     cloudwatch = aws.client("cloudwatch", "us-east-1")
-    cloudwatch.put_metric_alarm(
-        AlarmName="orders-aggregate",
-        MetricName="Faults",
-        Namespace="Orders",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName="orders-aggregate", StateValue="ALARM", StateReason="incident")
+    put_alarms(cloudwatch, ["orders-aggregate"], state="ALARM")
     spec = _spec(repo.bare, "all")
     spec["alarms"].update(
         blockers=[{"name": "orders-aggregate", "region": "us-east-1"}], blocker_timeout="3s"

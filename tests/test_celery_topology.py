@@ -18,13 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow_procs import ApiClient
 from celery_cluster import Cluster, MissingService
-from handsoff_testing import EXAMPLES_SPECS, ServiceRepo, make_service_repo
+from handsoff_testing import EXAMPLES_SPECS, ExampleFleet, make_service_repo
 
 pytestmark = pytest.mark.slow
 
@@ -41,29 +40,8 @@ DONE = {"success", "failed", "skipped", "upstream_failed", "removed"}
 TIs = dict[str, dict[str, Any]]  # "<task_id>" or "<task_id>[<map_index>]" → REST task instance
 
 
-@dataclass
-class Fleet:
-    specs: Path
-    repo: ServiceRepo
-    fleet: Path
-
-    def deploys(self) -> list[tuple[str, str, str]]:
-        """(action, target, commit) per line of the example fleet's deploys.log."""
-        log = self.fleet / PIPELINE / "deploys.log"
-        lines = log.read_text().splitlines() if log.exists() else []
-        return [tuple(line.split()[:3]) for line in lines]
-
-    def deployed(self, commit: str) -> list[str]:
-        """The targets deployed with `commit`, once per deploys.log line."""
-        return [target for action, target, c in self.deploys() if action == "deploy" and c == commit]
-
-    def version(self, target: str) -> str | None:
-        path = self.fleet / PIPELINE / target / "VERSION"
-        return path.read_text().strip() if path.exists() else None
-
-
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> ExampleFleet:
     """greeter-app and its templates in a temp specs root, with an S3 store and holdable gamma deploys."""
     root = tmp_path_factory.mktemp("scale")
     specs = root / "specs"
@@ -76,11 +54,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     (specs / f"{PIPELINE}.json").write_text(json.dumps(spec, indent=2))
     repo = make_service_repo(root / ".demo" / "git" / "greeter.git")  # the template's source.repo
     (root / "fleet").mkdir()
-    return Fleet(specs, repo, root / "fleet")
+    return ExampleFleet(specs, repo, root / "fleet")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, moto_server, fleet: Fleet) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, moto_server, fleet: ExampleFleet) -> Iterator[Cluster]:
     moto_server.client("s3").create_bucket(Bucket=BUCKET)
     env = {
         "HANDSOFF_SPECS_DIR": str(fleet.specs),
@@ -166,7 +144,7 @@ def _ledger(target: str) -> dict[str, Any]:
     return json.loads(record.to_json())
 
 
-def _targets(fleet: Fleet) -> list[str]:
+def _targets(fleet: ExampleFleet) -> list[str]:
     from handsoff.spec import load_pipeline
 
     pipeline = load_pipeline(fleet.specs / f"{PIPELINE}.json", fleet.specs)

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from airflow_procs import AirflowProcess, ApiClient, free_port, wait_for_http
 from celery_cluster import kill_session
-from handsoff_testing import EXAMPLES_SPECS, ServiceRepo, airflow_bin, make_service_repo
+from handsoff_testing import EXAMPLES_SPECS, ExampleFleet, airflow_bin, make_service_repo
 
 pytestmark = pytest.mark.slow
 
@@ -64,23 +64,8 @@ def _bakes(node: Any) -> Any:
 
 
 @dataclass
-class Fleet:
-    specs: Path
-    repo: ServiceRepo
-    fleet: Path
+class Fleet(ExampleFleet):
     store: Path
-
-    def deploys(self) -> list[tuple[str, ...]]:
-        log = self.fleet / PIPELINE / "deploys.log"
-        lines = log.read_text().splitlines() if log.exists() else []
-        return [tuple(line.split()[:3]) for line in lines]
-
-    def deployed(self, commit: str) -> list[str]:
-        return [target for action, target, c in self.deploys() if action == "deploy" and c == commit]
-
-    def version(self, target: str) -> str | None:
-        path = self.fleet / PIPELINE / target / "VERSION"
-        return path.read_text().strip() if path.exists() else None
 
     def ledger(self, target: str) -> dict[str, Any]:
         path = self.store / PIPELINE / "ledger" / f"{target}.json"

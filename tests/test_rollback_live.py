@@ -114,26 +114,9 @@ def _app_spec(store: Path, bake: str) -> dict:
     }
 
 
-def _get(client, path: str):
-    status, body = client._request("GET", path)
-    return body if status == 200 else None
-
-
 def _app_tis(client, dag_id: str, run_id: str) -> dict[str, dict]:
-    body = _get(client, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=200") or {}
+    body = client.get_or_none(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=200") or {}
     return {ti["task_id"]: ti for ti in body.get("task_instances", [])}
-
-
-def _wait(what: str, check, timeout: float, proc):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        if proc.proc.poll() is not None:
-            raise AssertionError(f"airflow exited while waiting for {what}:\n{proc.tail()}")
-        time.sleep(1)
-    raise AssertionError(f"no {what} after {timeout}s:\n{proc.tail()}")
 
 
 def _reap_group(proc, timeout: float = 30) -> None:
@@ -154,7 +137,7 @@ def _reap_group(proc, timeout: float = 30) -> None:
 
 
 def _finished(client, dag_id: str, run_id: str):
-    run = _get(client, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    run = client.get_or_none(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
     return run if run and run["state"] in ("success", "failed") else None
 
 
@@ -163,7 +146,7 @@ def test_cli_rollback_stops_the_running_deployment_then_restores_what_it_deploye
     """`airflow standalone` in a fresh home; commit A deployed everywhere (short bakes), then commit B
     triggered with 60 s bakes; while B bakes in prod.first-region, `handsoff rollback greeter-app --all`.
     """
-    from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http
+    from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http, wait_until
 
     specs, repo, fleet = example_specs
     for other in specs.glob("*.json"):
@@ -195,8 +178,8 @@ def test_cli_rollback_stops_the_running_deployment_then_restores_what_it_deploye
         with standalone as airflow:
             wait_for_http(f"{url}/api/v2/monitor/health", timeout=120, proc=airflow)
             client = ApiClient(url)
-            for dag_id in (APP, f"{APP}__rollback"):
-                _wait(f"DAG {dag_id}", lambda d=dag_id: _get(client, f"/api/v2/dags/{d}"), 120, airflow)
+            for path in (f"/api/v2/dags/{APP}", f"/api/v2/dags/{APP}__rollback"):
+                wait_until(path, lambda p=path: client.get_or_none(p), 120, airflow)
             timings["ready"] = time.monotonic() - started
 
             def trigger(run_id: str, commit: str) -> None:
@@ -205,7 +188,7 @@ def test_cli_rollback_stops_the_running_deployment_then_restores_what_it_deploye
                 assert status == 200, answer
 
             trigger("deploy-A", a)
-            run_a = _wait("run A done", lambda: _finished(client, APP, "deploy-A"), 150, airflow)
+            run_a = wait_until("run A done", lambda: _finished(client, APP, "deploy-A"), 150, airflow)
             assert run_a["state"] == "success", _app_tis(client, APP, "deploy-A")
             assert {
                 t: (fleet / APP / t / "VERSION").read_text().strip() for t in APP_TARGETS
@@ -217,7 +200,7 @@ def test_cli_rollback_stops_the_running_deployment_then_restores_what_it_deploye
             )  # workers read it at task start
             trigger("deploy-B", b)
             bake = "prod.first-region.bake"
-            _wait(
+            wait_until(
                 f"B in {bake}",
                 lambda: (
                     _app_tis(client, APP, "deploy-B").get(bake, {}).get("state") in ("deferred", "running")
@@ -244,7 +227,7 @@ def test_cli_rollback_stops_the_running_deployment_then_restores_what_it_deploye
             print(f"$ handsoff {' '.join(argv)} --username admin --password ...\n{done.stdout}{done.stderr}")
             assert done.returncode == 0, done.stderr
             rollback_id = done.stdout.split(" run ")[1].split(":")[0]
-            rb = _wait(
+            rb = wait_until(
                 "rollback done", lambda: _finished(client, f"{APP}__rollback", rollback_id), 120, airflow
             )
             timings["rolled back"] = time.monotonic() - started
@@ -255,10 +238,9 @@ def test_cli_rollback_stops_the_running_deployment_then_restores_what_it_deploye
                 tis = _app_tis(client, APP, "deploy-B")
                 return tis if not {ti["state"] for ti in tis.values()} & _ACTIVE else None
 
-            run_b = _get(client, f"/api/v2/dags/{APP}/dagRuns/deploy-B")
-            b_tis = _wait("no task of B active", b_settled, 30, airflow)
-            report = _get(
-                client,
+            run_b = client.get_or_none(f"/api/v2/dags/{APP}/dagRuns/deploy-B")
+            b_tis = wait_until("no task of B active", b_settled, 30, airflow)
+            report = client.get_or_none(
                 f"/api/v2/dags/{APP}__rollback/dagRuns/{rollback_id}/taskInstances/report/xcomEntries/return_value",
             )
     finally:

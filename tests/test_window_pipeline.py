@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http
+from airflow_procs import AirflowProcess, ApiClient, api_env, free_port, wait_for_http, wait_until
 
 PIPELINE = "greeter-gated"
 
@@ -255,31 +255,14 @@ def test_a_run_waiting_at_its_gate_gives_way_to_a_newer_one(airflow_db, example_
 # --- on a real scheduler and triggerer ------------------------------------------------------------------
 
 
-def _api_get(client, path: str):
-    status, body = client._request("GET", path)
-    return body if status == 200 else None
-
-
 def _tis(client, run_id: str) -> dict[str, dict]:
-    body = _api_get(client, f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/taskInstances?limit=100") or {}
+    body = client.get_or_none(f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/taskInstances?limit=100") or {}
     return {ti["task_id"]: ti for ti in body.get("task_instances", [])}
 
 
 def _runs(client) -> dict[str, dict]:
-    body = _api_get(client, f"/api/v2/dags/{PIPELINE}/dagRuns?limit=50") or {}
+    body = client.get_or_none(f"/api/v2/dags/{PIPELINE}/dagRuns?limit=50") or {}
     return {run["dag_run_id"]: run for run in body.get("dag_runs", [])}
-
-
-def _until(what: str, check, timeout: float, proc):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        if proc.proc.poll() is not None:
-            raise AssertionError(f"airflow exited while waiting for {what}:\n{proc.tail()}")
-        time.sleep(1)
-    raise AssertionError(f"no {what} after {timeout}s:\n{proc.tail()}")
 
 
 def _time(text: str) -> datetime:
@@ -325,7 +308,7 @@ def test_real_scheduler_run_waits_deferred_then_deploys_and_the_scheduled_run_sk
     with AirflowProcess(["standalone"], env, tmp_path / "standalone.log") as airflow:
         wait_for_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=120, proc=airflow)
         client = ApiClient(f"http://127.0.0.1:{port}")
-        _until("DAG", lambda: _api_get(client, f"/api/v2/dags/{PIPELINE}"), 120, airflow)
+        wait_until("DAG", lambda: client.get_or_none(f"/api/v2/dags/{PIPELINE}"), 120, airflow)
         ready = time.monotonic() - started
         opens = (datetime.now(UTC) + timedelta(seconds=25 + 59)).replace(second=0, microsecond=0)
         write_spec(opens)
@@ -336,7 +319,7 @@ def test_real_scheduler_run_waits_deferred_then_deploys_and_the_scheduled_run_sk
         )
         assert status == 200, body
         gate = "prod.onebox.window"
-        _until(
+        wait_until(
             "deferred gate",
             lambda: _tis(client, run_id).get(gate, {}).get("state") == "deferred",
             60,
@@ -349,7 +332,7 @@ def test_real_scheduler_run_waits_deferred_then_deploys_and_the_scheduled_run_sk
             finished = len(runs) == 2 and all(run["state"] in ("success", "failed") for run in runs.values())
             return runs if finished else None
 
-        done = _until("both runs done", both_done, opens.timestamp() - time.time() + 90, airflow)
+        done = wait_until("both runs done", both_done, opens.timestamp() - time.time() + 90, airflow)
         manual = done[run_id]
         scheduled = next(run for run in done.values() if run["run_type"] == "scheduled")
         manual_tis, scheduled_tis = _tis(client, run_id), _tis(client, scheduled["dag_run_id"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handsoff import settings
 from handsoff.model import Pipeline, Stage, Target, Wave
 from handsoff.settings import default_specs_dir
 from handsoff.spec import SpecErrors, format_duration, load_paths, load_pipeline
@@ -51,6 +52,18 @@ def command(name: str, help: str, *arguments: Argument) -> Callable[[Run], Run]:
         return run
 
     return register
+
+
+# Options shared by the subcommands that talk to Airflow (defined before those modules are imported).
+SPECS_ARG = argument("--specs", type=Path, metavar="DIR", help="specs folder (default: $HANDSOFF_SPECS_DIR)")
+URL_ARG = argument(
+    "--url",
+    metavar="URL",
+    help=f"Airflow URL (default: ${settings.AIRFLOW_URL_ENV} or {settings.DEFAULT_AIRFLOW_URL})",
+)
+USERNAME_ARG = argument(
+    "--username", metavar="USER", help=f"Airflow user (default: ${settings.AIRFLOW_USERNAME_ENV})"
+)
 
 
 def _existing(paths: Sequence[Path]) -> list[Path]:

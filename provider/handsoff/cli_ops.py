@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from handsoff import settings
-from handsoff.cli import UsageError, argument, command
+from handsoff.cli import SPECS_ARG, URL_ARG, USERNAME_ARG, UsageError, argument, command
 from handsoff.trigger import Credentials, TriggerError, TriggerExit, describe, find_pipeline, trigger
 
 
@@ -55,31 +55,20 @@ def _credentials(args: argparse.Namespace) -> Credentials:
     return Credentials(url, username=username, password=password)
 
 
-_SPECS = argument("--specs", type=Path, metavar="DIR", help="specs folder (default: $HANDSOFF_SPECS_DIR)")
-_URL = argument(
-    "--url",
-    metavar="URL",
-    help=f"Airflow URL (default: ${settings.AIRFLOW_URL_ENV} or {settings.DEFAULT_AIRFLOW_URL})",
-)
-_USERNAME = argument(
-    "--username", metavar="USER", help=f"Airflow user (default: ${settings.AIRFLOW_USERNAME_ENV})"
-)
-
-
 @command(
     "trigger",
     "start a pipeline for a commit of its branch: run merge-<sha12>, once per commit",
     argument("pipeline", metavar="PIPELINE", help="pipeline id"),
     argument("--commit", metavar="SHA", help="commit to deploy (default: the head of the pipeline's branch)"),
-    _URL,
-    _USERNAME,
+    URL_ARG,
+    USERNAME_ARG,
     argument(
         "--password", metavar="PASSWORD", help=f"prefer ${settings.AIRFLOW_PASSWORD_ENV}: flags show in ps"
     ),
     argument(
         "--token", metavar="TOKEN", help=f"a JWT instead of a login (default: ${settings.AIRFLOW_TOKEN_ENV})"
     ),
-    _SPECS,
+    SPECS_ARG,
 )
 def trigger_command(args: argparse.Namespace) -> int:
     """Trigger the run; print what happened. Never prints the password or the token."""
@@ -100,9 +89,9 @@ def trigger_command(args: argparse.Namespace) -> int:
     argument(
         "repo", type=Path, metavar="REPO", help="the git repository (bare: post-receive, else post-merge)"
     ),
-    _SPECS,
-    _URL,
-    _USERNAME,
+    SPECS_ARG,
+    URL_ARG,
+    USERNAME_ARG,
     argument(
         "--password-file",
         type=Path,
@@ -157,7 +146,7 @@ def git_hook_command(args: argparse.Namespace) -> int:
     "print what every target of a pipeline runs now, since when, by which run, and before (from the ledger)",
     argument("pipeline", metavar="PIPELINE", help="pipeline id"),
     argument("--json", action="store_true", help="print JSON"),
-    _SPECS,
+    SPECS_ARG,
 )
 def status_command(args: argparse.Namespace) -> int:
     """The pipeline's ledger as a table (or JSON); targets never deployed show "-"."""

@@ -11,24 +11,10 @@ import getpass
 import os
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
-from handsoff import settings
-from handsoff.cli import UsageError, argument, command
+from handsoff.cli import SPECS_ARG, URL_ARG, USERNAME_ARG, UsageError, argument, command
 from handsoff.rollback_request import Request, RollbackRequestError, choose, pipeline_layout
 from handsoff.trigger import Credentials, TriggerError, TriggerExit, find_pipeline
-
-# Declared here, not imported from cli_ops: under `python -m handsoff.cli` both modules load while
-# handsoff.cli is still initialising, so cli_ops' names are used only inside the command.
-_SPECS = argument("--specs", type=Path, metavar="DIR", help="specs folder (default: $HANDSOFF_SPECS_DIR)")
-_URL = argument(
-    "--url",
-    metavar="URL",
-    help=f"Airflow URL (default: ${settings.AIRFLOW_URL_ENV} or {settings.DEFAULT_AIRFLOW_URL})",
-)
-_USERNAME = argument(
-    "--username", metavar="USER", help=f"Airflow user (default: ${settings.AIRFLOW_USERNAME_ENV})"
-)
 
 
 def rollback_conf(args: argparse.Namespace, requested_by: str) -> dict:
@@ -60,11 +46,11 @@ def _requested_by(credentials: Credentials) -> str:
     argument("--all", action="store_true", help="every target of the pipeline"),
     argument("--to", metavar="COMMIT", help="go back to this commit (it must have been deployed there)"),
     argument("--reason", required=True, metavar="TEXT", help="why (recorded in the ledger)"),
-    _URL,
-    _USERNAME,
+    URL_ARG,
+    USERNAME_ARG,
     argument("--password", metavar="PASSWORD", help="prefer $HANDSOFF_AIRFLOW_PASSWORD: flags show in ps"),
     argument("--token", metavar="TOKEN", help="a JWT instead of a login (default: $HANDSOFF_AIRFLOW_TOKEN)"),
-    _SPECS,
+    SPECS_ARG,
 )
 def rollback_command(args: argparse.Namespace) -> int:
     """Validate names against the spec, trigger `<pipeline>__rollback`, print the run id."""

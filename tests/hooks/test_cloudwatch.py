@@ -14,51 +14,7 @@ from handsoff.hooks.cloudwatch import (
     firing,
     is_retryable,
 )
-
-
-def put_alarms(cw, names, state=None):
-    """Create metric alarms (moto starts them in OK; AWS in INSUFFICIENT_DATA), optionally set a state."""
-    for name in names:
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        if state:
-            cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
-
-
-def bulk_alarms(names, state="OK", region="us-east-1", rule=None):
-    """Many alarms at once, straight into the moto server's in-process backend (250 API calls take 3 s).
-
-    `rule` makes composite alarms, which moto's API cannot create (no PutCompositeAlarm).
-    """
-    from moto.cloudwatch.models import cloudwatch_backends
-    from moto.core import DEFAULT_ACCOUNT_ID
-
-    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
-    for name in names:
-        backend.put_metric_alarm(
-            name=name,
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            comparison_operator="GreaterThanThreshold",
-            evaluation_periods=1,
-            period=60,
-            threshold=1,
-            statistic="Sum",
-            description="",
-            dimensions=[],
-            alarm_actions=[],
-            rule=rule,
-        )
-        if state != "OK":
-            backend.set_alarm_state(name, "test", None, state)
+from handsoff_testing import bulk_alarms, put_alarms
 
 
 def test_250_alarms_take_3_describe_calls_per_read_sync(aws):

@@ -13,6 +13,7 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from handsoff.sensors.bake import BakeSensor
 from handsoff.triggers.alarms import AlarmWatchTrigger
+from handsoff_testing import put_alarms
 
 
 def test_defers_until_the_bake_ends():
@@ -60,22 +61,6 @@ ALARMS = {
     "eu-west-1": ["orders-api-eu-west-1-high-severity"],
 }
 INVOCATIONS = {"namespace": "AWS/Lambda", "metric": "Invocations", "dimensions": {"FunctionName": "orders"}}
-
-
-def put_alarms(cw, names, state=None):
-    for name in names:
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        if state:
-            cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
 def deferred_trigger(sensor) -> tuple[AlarmWatchTrigger, dict, TaskDeferred]:

@@ -14,24 +14,9 @@ from airflow.exceptions import TaskDeferred
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from handsoff.sensors.blocker import BlockerSensor
 from handsoff.triggers.alarms import BlockerTrigger
+from handsoff_testing import put_alarms
 
 BLOCKERS = {"us-east-1": ["deploy-freeze", "orders-db-degraded"]}
-
-
-def put_alarms(cw, names, state=None):
-    for name in names:
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/RDS",
-            MetricName="CPUUtilization",
-            Statistic="Average",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=90,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        if state:
-            cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
 @pytest.fixture

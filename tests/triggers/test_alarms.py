@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from handsoff.triggers.alarms import AlarmWatchTrigger, BlockerTrigger, CloudWatchAlarmTrigger
+from handsoff_testing import bulk_alarms, put_alarms
 
 FAST = {"retries": 3, "backoff_seconds": 0.05, "backoff_cap": 0.1}
 
@@ -40,22 +41,6 @@ def run(trigger) -> tuple[dict, float, int]:
     events = asyncio.run(collect())
     assert len(events) == 1, events
     return events[0].payload, time.monotonic() - start, len(events)
-
-
-def put_alarms(cw, names, state=None):
-    for name in names:
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        if state:
-            cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
 def later(seconds: float, action) -> threading.Timer:
@@ -170,15 +155,8 @@ def test_calls_per_poll_scale_with_batches_of_100(aws):
     Scaled up: a 1-hour bake at the default 30 s poll makes 3600/30 + 1 = 121 polls × 3 = 363 calls.
     Here: 1.5 s at 0.5 s → 4 polls × 3 = 12 calls.
     """
-    from moto.cloudwatch.models import cloudwatch_backends
-    from moto.core import DEFAULT_ACCOUNT_ID
-
     names = [f"orders-api-{i:03d}" for i in range(250)]
-    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]  # 250 API calls would take 3 s
-    for name in names:
-        backend.put_metric_alarm(
-            name, "AWS/Lambda", "Errors", "GreaterThanThreshold", 1, 60, 1, "Sum", "", [], []
-        )
+    bulk_alarms(names)
 
     event, _, _ = run(watch({"us-east-1": names}, iso(1.5), poll_seconds=0.5))
 
