@@ -16,19 +16,23 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	rm -rf provider/*.egg-info
 	touch $@
 
-# The whole suite, including the slow end-to-end tests that start real Airflow processes. Most tests
+# The whole suite, including the slow end-to-end tests that start real Airflow processes. It sets up what
+# it needs first: the venv, and Debian's PostgreSQL, Redis, docker-compose and Chromium (installed when
+# missing, never started: the tests start private instances), and checks docker-compose.yaml. Most tests
 # wait on processes, so three pytest-xdist workers share two cores well; a test module stays on one
 # worker (tests/conftest.py groups them). PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 3
-test: $(VENV_STAMP)
+test: $(VENV_STAMP) services compose-config
 	.venv/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: $(VENV_STAMP)
 	.venv/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
+# ruff (lint and format) and the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 # From an empty .demo/: a moto server (127.0.0.1:$${DEMO_MOTO_PORT:-5055}) with the demo's Lambda functions
 # and alarms, Airflow on http://localhost:$${DEMO_PORT:-8080}, a git push that runs greeter-app and
@@ -49,8 +53,8 @@ demo-ok:
 demo-push:
 	$(DEMO_PY) scripts/demo.py --push
 
-# Installs (never starts) Debian's PostgreSQL, Redis and docker-compose: the Celery topology test
-# (tests/test_celery_topology.py, part of `make test`) starts private instances of its own.
+# Installs (never starts) Debian's PostgreSQL, Redis, docker-compose and Chromium when missing: the Celery
+# topology test (tests/system/test_celery_topology.py) starts private instances of its own.
 services:
 	bash scripts/ci_services.sh install
 

@@ -1,6 +1,6 @@
 """Inputs of the parse benchmark: N pipelines as handsoff specs, hand-written Python and dag-factory YAML.
 
-All three come from one source of truth. The handsoff spec is the issue's example (tests/handsoff_testing.py
+All three come from one source of truth. The handsoff spec is the issue's example (tests/support/specs.py
 ISSUE_EXAMPLE) under another pipeline id. The hand-written Python and the dag-factory YAML are written from
 what handsoff's factory *calls* while it builds that spec: every operator class, every keyword argument, the
 task groups and the dependencies, recorded and then written out literally. So the three define the same
@@ -27,7 +27,7 @@ from typing import Any
 from common import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
-from handsoff_testing import ISSUE_EXAMPLE  # noqa: E402
+from support.specs import ISSUE_EXAMPLE  # noqa: E402
 
 #: templates/service.json of the generated specs root (the example extends it).
 SERVICE_TEMPLATE: dict[str, Any] = {"tags": ["orders"], "owners": ["sre"]}
@@ -116,7 +116,7 @@ class _PartialRecorder:
 @contextmanager
 def _recording() -> Iterator[_Session]:
     """Replace `DAG` and every operator class named in handsoff's modules by recorders, while loading."""
-    import handsoff.loader  # noqa: F401  (imports every module the loader builds DAGs with)
+    import handsoff.factory.loader  # noqa: F401  (imports every module the loader builds DAGs with)
     from airflow.sdk import DAG, BaseOperator
 
     session = _Session()
@@ -146,7 +146,7 @@ def _recording() -> Iterator[_Session]:
 
 def record(specs_root: Path) -> list[tuple[Any, Recording]]:
     """Every DAG handsoff's loader builds from `specs_root`, with the calls that built it."""
-    from handsoff.loader import load_dags
+    from handsoff.factory.loader import load_dags
 
     with _recording() as session:
         dags = load_dags(specs_root)

@@ -196,7 +196,7 @@ def main() -> None:
         folder.mkdir(parents=True)
     write_specs(specs, [true_spec(HANDSOFF_DAG, repo, store)], SERVICE_TEMPLATE)
     shutil.copy(REPO / "dags" / "handsoff_pipelines.py", dags)
-    from handsoff.factory import build_dag
+    from handsoff.factory.pipeline_dag import build_dag
     from handsoff.spec import load_pipeline
 
     dag = build_dag(load_pipeline(specs / f"{HANDSOFF_DAG}.json", specs))

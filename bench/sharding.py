@@ -25,7 +25,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from common import machine, out_dir, say, versions, write_result
-from handsoff.sharding import junit_durations, makespan, round_robin, split
+from handsoff.model.sharding import junit_durations, makespan, round_robin, split
 
 SEED = 7
 SUITES = 20  # seeded suites; the figures are medians (and the worst) over them

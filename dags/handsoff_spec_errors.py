@@ -3,6 +3,6 @@
 Kept apart from handsoff_pipelines.py because Airflow drops every DAG of a file that raises.
 """
 
-from handsoff.loader import raise_spec_errors
+from handsoff.factory.loader import raise_spec_errors
 
 raise_spec_errors()

@@ -16,6 +16,7 @@ handsoff git hook in it and pushes a commit: the push itself triggers greeter-ap
     demo.py --stop          # stop Airflow and moto
 
 Standard library only (demo_aws.py runs in the venv): it must run before anything else is known to work.
+The REST client is handsoff's own (`handsoff.hooks.airflow_api`, standard library only too).
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "provider"))  # handsoff's REST client: standard library only, like this script
+from handsoff.hooks.airflow_api import AirflowApi, AirflowApiError, AirflowUnreachable  # noqa: E402
+
 DEMO = REPO / ".demo"
 AIRFLOW_HOME = DEMO / "airflow"
 BARE_REPO = DEMO / "git" / "greeter.git"
@@ -348,46 +350,24 @@ def fresh_demo_dir() -> None:
 # --- (d) the REST API ------------------------------------------------------------------------
 
 
-class Api:
+class Api(AirflowApi):
+    """handsoff's REST client for the demo's Airflow: (status, body) answers, 0 when unreachable."""
+
     def __init__(self, port: int) -> None:
-        self.base = f"http://localhost:{port}"
-        self.token: str | None = None
+        super().__init__(f"http://localhost:{port}")
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """One request; returns (status, parsed JSON or None). Connection errors give status 0."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        """One request (the token renewed once on 401); (0, None) when Airflow does not answer."""
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, parse_json(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, parse_json(error.read())
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return self.request(method, path, body)
+        except AirflowUnreachable:
             return 0, None
 
-    def get(self, path: str) -> tuple[int, Any]:
-        """GET, logging in again once when the token expired."""
-        status, body = self.call("GET", path)
-        if status == 401:
-            self.login()
-            status, body = self.call("GET", path)
-        return status, body
-
-    def login(self) -> None:
-        status, body = self.call("POST", "/auth/token", {"username": USERNAME, "password": PASSWORD})
-        if status != 201:
-            raise DemoError(f"POST /auth/token answered {status}: {body}")
-        self.token = body["access_token"]
-
-
-def parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
+    def sign_in(self) -> None:
+        try:
+            self.login(USERNAME, PASSWORD)
+        except AirflowApiError as err:
+            raise DemoError(str(err)) from None
 
 
 def log_tail(log_file: Path = LOG_FILE, lines: int = 30) -> str:
@@ -411,11 +391,11 @@ def wait_for_dags(api: Api) -> None:
     deadline = time.monotonic() + DAG_TIMEOUT_S
     missing = list(DEMO_DAG_IDS)
     while time.monotonic() < deadline:
-        missing = [dag_id for dag_id in missing if api.get(f"/api/v2/dags/{dag_id}")[0] != 200]
+        missing = [dag_id for dag_id in missing if api.call("GET", f"/api/v2/dags/{dag_id}")[0] != 200]
         if not missing:
             return
         time.sleep(2)
-    _, errors = api.get("/api/v2/importErrors")
+    _, errors = api.call("GET", "/api/v2/importErrors")
     details = json.dumps(errors, indent=2) if errors else "(none)"
     raise DemoError(f"DAGs {missing} did not appear after {DAG_TIMEOUT_S}s. Import errors: {details}")
 
@@ -432,7 +412,7 @@ def wait_for_hook_run(api: Api, dag_id: str, sha: str) -> str:
     run_id = f"merge-{sha[:12]}"
     deadline = time.monotonic() + HOOK_RUN_TIMEOUT_S
     while time.monotonic() < deadline:
-        if api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")[0] == 200:
+        if api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")[0] == 200:
             return run_id
         time.sleep(1)
     raise DemoError(
@@ -445,7 +425,7 @@ def task_instances(api: Api, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     while True:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(found)}"
-        status, body = api.get(path)
+        status, body = api.call("GET", path)
         if status != 200:
             raise DemoError(f"GET {path} answered {status}: {body}")
         found.extend(body["task_instances"])
@@ -459,7 +439,7 @@ def state_counts(instances: list[dict[str, Any]]) -> str:
 
 
 def run_state(api: Api, dag_id: str, run_id: str) -> str | None:
-    status, body = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    status, body = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
     return body.get("state") if status == 200 else None
 
 
@@ -550,7 +530,7 @@ def watch_runs(api: Api, seen: set[tuple[str, str]]) -> None:
     """Until Ctrl-C: report every run of the demo pipelines that ends (and the aliases after it)."""
     while True:
         for dag_id in DEMO_DAG_IDS:
-            status, body = api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=10")
+            status, body = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=10")
             for run in body.get("dag_runs", []) if status == 200 else []:
                 key = (dag_id, run["dag_run_id"])
                 if key in seen or run["state"] not in ("success", "failed"):
@@ -565,7 +545,7 @@ def watch_runs(api: Api, seen: set[tuple[str, str]]) -> None:
 
 
 def api_port(api: Api) -> int:
-    return int(api.base.rsplit(":", 1)[1])
+    return int(api.url.rsplit(":", 1)[1])
 
 
 # --- the commands ----------------------------------------------------------------------------
@@ -589,7 +569,7 @@ def run_demo(detach: bool) -> int:
     api = Api(port)
     wait_for_health(api, process)
     say("Airflow is healthy")
-    api.login()
+    api.sign_in()
     wait_for_dags(api)
     for dag_id in DEMO_DAG_IDS:
         unpause(api, dag_id)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-from handsoff.model import Pipeline
+from handsoff.model.pipeline import Pipeline
 from handsoff.spec.load import load_all
 
 REPO = Path(__file__).resolve().parent.parent

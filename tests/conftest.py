@@ -1,4 +1,7 @@
-"""Shared fixtures: one real Airflow metadata DB (SQLite) per session, real git repositories.
+"""Shared fixtures: one real Airflow metadata DB (SQLite) per session, real git repositories, moto.
+
+Tests mirror the package: `unit/` (one module per package module), `system/` (whole pipelines under
+dag.test(), real Airflow processes, the Celery cluster, the browser); their helpers live in `support/`.
 
 Airflow reads its configuration when first imported, so the environment is set here, before any test
 module imports it.
@@ -16,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from handsoff_testing import EXAMPLES_SPECS, REPO_ROOT, ServiceRepo, airflow_bin, make_service_repo
+from support.airflow import airflow_bin
+from support.aws import MotoServer
+from support.repos import EXAMPLES_SPECS, REPO_ROOT, ServiceRepo, make_service_repo
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="handsoff-tests-airflow-"))
 os.environ.update(
@@ -71,27 +76,6 @@ def _short_bakes(node: object) -> object:
     return node
 
 
-class MotoServer:
-    """A moto server over real HTTP on 127.0.0.1: the AWS endpoint of the tests."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def client(self, service: str, region: str = "us-east-1"):
-        """A boto3 client of `service` against the server (test setup and assertions)."""
-        import boto3
-
-        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-        return boto3.client(service, region_name=region, endpoint_url=self.url, **creds)
-
-    def reset(self) -> None:
-        """Forget every resource (moto's reset endpoint)."""
-        import urllib.request
-
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10)
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     """One moto server per session; Airflow's `aws_default` connection points at it (credentials `test`)."""
@@ -132,6 +116,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests by module for pytest-xdist: module-scoped fixtures (an api-server) start once."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
-            group = "airflow-clusters" if module in _CLUSTER_MODULES else module
+            module = item.nodeid.split("::")[0]
+            name = Path(module).stem
+            group = "airflow-clusters" if name in _CLUSTER_MODULES else module
             item.add_marker(pytest.mark.xdist_group(group))

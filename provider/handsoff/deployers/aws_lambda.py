@@ -11,8 +11,8 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handsoff.deployers.base import DeployContext, Deployer
-from handsoff.spec.durations import parse_duration
+from handsoff.deployers.base import AwsDeployer, DeployContext
+from handsoff.model.durations import parse_duration
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
@@ -20,19 +20,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class LambdaDeployer(Deployer):
+class LambdaDeployer(AwsDeployer):
     """Updates a function's code from the artifact zip, publishes a version and points an alias at it."""
 
     type = "lambda"
+    hook_class = "airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook"
     #: bound on waiting for a code update (LastUpdateStatus) and for the published version to be active
     wait_timeout: ClassVar[timedelta] = timedelta(minutes=5)
     poll_seconds: ClassVar[int] = 5
-
-    def _hook(self, ctx: DeployContext) -> LambdaHook:
-        # lazy: parsing DAGs needs no boto
-        from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
-
-        return LambdaHook(aws_conn_id=ctx.aws_conn_id, region_name=self.field("region", ctx) or ctx.region)
 
     def _names(self, ctx: DeployContext) -> tuple[str, str]:
         return self.field("function", ctx), self.field("alias", ctx, "live")
@@ -48,7 +43,7 @@ class LambdaDeployer(Deployer):
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Publish the artifact as a new version; point the alias at it, or give it the canary share."""
-        hook = self._hook(ctx)
+        hook = self.hook(ctx)
         function, alias = self._names(ctx)
         current = self._alias_version(hook, function, alias)
         version = self._publish(hook, function, ctx)
@@ -68,7 +63,7 @@ class LambdaDeployer(Deployer):
 
     def promote(self, ctx: DeployContext, detail: dict[str, Any]) -> dict[str, Any]:
         """Send all of the alias's traffic to the new version and clear the routing config."""
-        hook = self._hook(ctx)
+        hook = self.hook(ctx)
         function, alias = self._names(ctx)
         self._point(hook, function, alias, detail["version"])
         carried = {k: detail[k] for k in ("previous_version", "before") if k in detail}
@@ -76,7 +71,7 @@ class LambdaDeployer(Deployer):
 
     def current_version(self, ctx: DeployContext) -> str | None:
         """The version the alias points at (None when there is no alias)."""
-        return self._alias_version(self._hook(ctx), *self._names(ctx))
+        return self._alias_version(self.hook(ctx), *self._names(ctx))
 
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
         """Point the alias at ctx.previous's version, routing cleared; ctx.previous None: delete the alias.
@@ -84,7 +79,7 @@ class LambdaDeployer(Deployer):
         Without a previous deploy nothing served through the alias before this pipeline, so the alias is
         removed (the function and its versions stay). Running it twice leaves the same state.
         """
-        hook = self._hook(ctx)
+        hook = self.hook(ctx)
         function, alias = self._names(ctx)
         if ctx.previous is None:
             self._delete_alias(hook, function, alias)
@@ -111,16 +106,12 @@ class LambdaDeployer(Deployer):
         return version
 
     def _wait(self, hook: LambdaHook, waiter: str, function: str, **kwargs: Any) -> None:
-        attempts = max(1, int(self.wait_timeout.total_seconds() // self.poll_seconds))
-        config = {"Delay": self.poll_seconds, "MaxAttempts": attempts}
-        from botocore.exceptions import WaiterError
+        def failed(err: Exception) -> Exception:
+            if _not_found(getattr(err, "last_response", None)):
+                return _missing(hook, function)
+            return RuntimeError(f"Lambda function {function!r}: {waiter} did not succeed: {err}")
 
-        try:
-            hook.get_waiter(waiter).wait(**kwargs, WaiterConfig=config)
-        except WaiterError as err:
-            if _not_found(err.last_response):
-                raise _missing(hook, function) from None
-            raise RuntimeError(f"Lambda function {function!r}: {waiter} did not succeed: {err}") from err
+        self.wait(hook, waiter, failed, **kwargs)
 
     def _alias_version(self, hook: LambdaHook, function: str, alias: str) -> str | None:
         try:

@@ -8,15 +8,17 @@ a rollback restores when the ledger has nothing older (the first deploy of a tar
 
 from __future__ import annotations
 
+import importlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from handsoff.ledger import LedgerEntry
+from handsoff.model.pipeline import DEFAULT_AWS_CONN_ID
+from handsoff.model.records import LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class DeployContext:
     previous: LedgerEntry | None = None
     previous_artifact: Path | None = None
     workdir: Path | None = None
-    aws_conn_id: str = "aws_default"
+    aws_conn_id: str = DEFAULT_AWS_CONN_ID
     env: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -83,6 +85,33 @@ class Deployer(ABC):
     @abstractmethod
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
         """Restore what ctx.previous (and its detail) says ran before; remove the deployment when None."""
+
+
+class AwsDeployer(Deployer):
+    """A deployer that reaches AWS through one Amazon provider hook, in the deployer's `region` field,
+    else the target's region; its waits are bounded by `wait_timeout`, polled every `poll_seconds`."""
+
+    #: dotted path of the Amazon provider hook class, imported when first used (parsing needs no boto)
+    hook_class: ClassVar[str]
+    wait_timeout: ClassVar[timedelta]
+    poll_seconds: ClassVar[int]
+
+    def hook(self, ctx: DeployContext) -> Any:
+        """The hook of the target's connection and region."""
+        module, _, name = self.hook_class.rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(aws_conn_id=ctx.aws_conn_id, region_name=self.field("region", ctx) or ctx.region)
+
+    def wait(self, hook: Any, waiter: str, failed: Callable[[Exception], Exception], **kwargs: Any) -> None:
+        """Wait with boto's `waiter` up to `wait_timeout`; raise `failed(error)` when it does not succeed."""
+        attempts = max(1, int(self.wait_timeout.total_seconds() // self.poll_seconds))
+        config = {"Delay": self.poll_seconds, "MaxAttempts": attempts}
+        from botocore.exceptions import WaiterError
+
+        try:
+            hook.get_waiter(waiter).wait(**kwargs, WaiterConfig=config)
+        except WaiterError as err:
+            raise failed(err) from err
 
 
 def _fill_commit(value: Any, commit: str) -> Any:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handsoff.deployers.base import DeployContext, Deployer
+from handsoff.deployers.base import AwsDeployer, DeployContext
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.cloud_formation import CloudFormationHook
@@ -27,34 +27,27 @@ log = logging.getLogger(__name__)
 _NO_CHANGES = re.compile(r"didn't contain changes|No updates are to be performed", re.IGNORECASE)
 
 
-class CloudFormationDeployer(Deployer):
+class CloudFormationDeployer(AwsDeployer):
     """Creates or updates `stack` from `template` (in the artifact zip, else in the checkout)."""
 
     type = "cloudformation"
     needs_checkout = True
+    hook_class = "airflow.providers.amazon.aws.hooks.cloud_formation.CloudFormationHook"
     #: bound on each wait: the change set being created, the stack being created/updated/deleted
     wait_timeout: ClassVar[timedelta] = timedelta(hours=1)
     poll_seconds: ClassVar[int] = 10
-
-    def _hook(self, ctx: DeployContext) -> CloudFormationHook:
-        # lazy: parsing DAGs needs no boto
-        from airflow.providers.amazon.aws.hooks.cloud_formation import CloudFormationHook
-
-        return CloudFormationHook(
-            aws_conn_id=ctx.aws_conn_id, region_name=self.field("region", ctx) or ctx.region
-        )
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Apply the commit's template and parameters to the stack (created when it does not exist)."""
         stack = self.field("stack", ctx)
         body = self._template(ctx)
         parameters = {k: str(v) for k, v in (self.field("parameters", ctx) or {}).items()}
-        change_set = self._apply(self._hook(ctx), stack, body, parameters, ctx)
+        change_set = self._apply(self.hook(ctx), stack, body, parameters, ctx)
         return {"stack": stack, "template_body": body, "parameters": parameters, "change_set": change_set}
 
     def current_version(self, ctx: DeployContext) -> str | None:
         """A fingerprint (sha256 prefix) of the stack's template; None when there is no stack."""
-        hook, stack = self._hook(ctx), self.field("stack", ctx)
+        hook, stack = self.hook(ctx), self.field("stack", ctx)
         if _status(hook, stack) is None:
             return None
         return _fingerprint(hook.conn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"])
@@ -65,7 +58,7 @@ class CloudFormationDeployer(Deployer):
         Without a previous deploy the stack did not exist before this pipeline created it, so it is
         deleted (with whatever resources it holds, unless their DeletionPolicy retains them).
         """
-        hook, stack = self._hook(ctx), self.field("stack", ctx)
+        hook, stack = self.hook(ctx), self.field("stack", ctx)
         if ctx.previous is None:
             self._delete(hook, stack)
             return {"stack": stack, "deleted": True}
@@ -144,15 +137,12 @@ class CloudFormationDeployer(Deployer):
         log.info("CloudFormation stack %s deleted", stack)
 
     def _wait(self, hook: CloudFormationHook, waiter: str, stack: str, **kwargs: Any) -> None:
-        attempts = max(1, int(self.wait_timeout.total_seconds() // self.poll_seconds))
-        config = {"Delay": self.poll_seconds, "MaxAttempts": attempts}
-        from botocore.exceptions import WaiterError
+        def failed(err: Exception) -> Exception:
+            return RuntimeError(
+                f"CloudFormation stack {stack!r} ({_status(hook, stack)}): {waiter} failed: {err}"
+            )
 
-        try:
-            hook.get_waiter(waiter).wait(**kwargs, WaiterConfig=config)
-        except WaiterError as err:
-            status = _status(hook, stack)
-            raise RuntimeError(f"CloudFormation stack {stack!r} ({status}): {waiter} failed: {err}") from err
+        self.wait(hook, waiter, failed, **kwargs)
 
 
 def _status(hook: CloudFormationHook, stack: str) -> str | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handsoff.commands import handsoff_env, run_command, target_env
 from handsoff.deployers.base import DeployContext, Deployer
-from handsoff.spec.durations import parse_duration
+from handsoff.hooks.shell import handsoff_env, run_command, target_env
+from handsoff.model.durations import parse_duration
 
 
 class CommandDeployer(Deployer):

@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handsoff.deployers.base import DeployContext, Deployer
+from handsoff.deployers.base import AwsDeployer, DeployContext
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.ecs import EcsHook
@@ -18,26 +18,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class EcsDeployer(Deployer):
+class EcsDeployer(AwsDeployer):
     """Registers a revision with `container` running `image` and rolls the service onto it."""
 
     type = "ecs"
+    hook_class = "airflow.providers.amazon.aws.hooks.ecs.EcsHook"
     #: bound on waiting for the service to be stable (boto's `services_stable` waiter)
     wait_timeout: ClassVar[timedelta] = timedelta(minutes=30)
     poll_seconds: ClassVar[int] = 15
-
-    def _hook(self, ctx: DeployContext) -> EcsHook:
-        # lazy: parsing DAGs needs no boto
-        from airflow.providers.amazon.aws.hooks.ecs import EcsHook
-
-        return EcsHook(aws_conn_id=ctx.aws_conn_id, region_name=self.field("region", ctx) or ctx.region)
 
     def _names(self, ctx: DeployContext) -> tuple[str, str]:
         return self.field("cluster", ctx), self.field("service", ctx)
 
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Register the new revision, update the service to it and wait until it is stable."""
-        hook = self._hook(ctx)
+        hook = self.hook(ctx)
         cluster, service = self._names(ctx)
         old = self._service(hook, cluster, service)["taskDefinition"]
         new = self._register(hook, old, self.field("container", ctx), self.field("image", ctx))
@@ -52,7 +47,7 @@ class EcsDeployer(Deployer):
 
     def current_version(self, ctx: DeployContext) -> str | None:
         """The task definition ARN the service runs."""
-        return self._service(self._hook(ctx), *self._names(ctx))["taskDefinition"]
+        return self._service(self.hook(ctx), *self._names(ctx))["taskDefinition"]
 
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
         """Update the service back to ctx.previous's task definition and wait until it is stable.
@@ -72,7 +67,7 @@ class EcsDeployer(Deployer):
                 f"the ledger entry of commit {ctx.previous.commit} has no task definition; "
                 f"cannot restore ECS service {service!r} in cluster {cluster!r}"
             )
-        hook = self._hook(ctx)
+        hook = self.hook(ctx)
         self._service(hook, cluster, service)  # a clear error when the service is not there
         self._switch(hook, cluster, service, previous)
         return {"cluster": cluster, "service": service, "task_definition": previous}
@@ -104,17 +99,14 @@ class EcsDeployer(Deployer):
     def _switch(self, hook: EcsHook, cluster: str, service: str, task_definition: str) -> None:
         """Update the service to `task_definition`; wait until stable and check ECS did not roll it back."""
         hook.conn.update_service(cluster=cluster, service=service, taskDefinition=task_definition)
-        attempts = max(1, int(self.wait_timeout.total_seconds() // self.poll_seconds))
-        config = {"Delay": self.poll_seconds, "MaxAttempts": attempts}
-        from botocore.exceptions import WaiterError
 
-        try:
-            hook.get_waiter("services_stable").wait(cluster=cluster, services=[service], WaiterConfig=config)
-        except WaiterError as err:
-            raise RuntimeError(
+        def failed(err: Exception) -> Exception:
+            return RuntimeError(
                 f"ECS service {service!r} in cluster {cluster!r} did not become stable on "
                 f"{task_definition} within {self.wait_timeout}: {err}"
-            ) from err
+            )
+
+        self.wait(hook, "services_stable", failed, cluster=cluster, services=[service])
         running = self._service(hook, cluster, service)["taskDefinition"]
         if running != task_definition:
             raise RuntimeError(

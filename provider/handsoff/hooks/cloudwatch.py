@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 BATCH = 100  # DescribeAlarms accepts at most 100 alarm names
-INSUFFICIENT_DATA_POLICIES = ("alarm", "ok")
 _ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]  # AWS describes only metric alarms unless asked
 # Callers retry with their own bounded backoff, so botocore must not retry underneath (5 × 5 attempts).
 _NO_SDK_RETRIES = Config(retries={"total_max_attempts": 1})
@@ -47,21 +46,6 @@ class AlarmsNotFound(ValueError):
         self.region = region
         where = f" (region {region})" if region else ""
         super().__init__(f"alarm(s) not found: {', '.join(self.names)}{where}")
-
-
-def firing(states: Mapping[str, str], insufficient_data: str) -> list[str]:
-    """Names whose state counts as ALARM; INSUFFICIENT_DATA counts when the policy is "alarm"."""
-    check_policy(insufficient_data)
-    bad = {"ALARM", "INSUFFICIENT_DATA"} if insufficient_data == "alarm" else {"ALARM"}
-    return sorted(name for name, state in states.items() if state in bad)
-
-
-def check_policy(insufficient_data: str) -> None:
-    """Reject an unknown INSUFFICIENT_DATA policy."""
-    if insufficient_data not in INSUFFICIENT_DATA_POLICIES:
-        raise ValueError(
-            f"insufficient_data must be one of {INSUFFICIENT_DATA_POLICIES}: {insufficient_data!r}"
-        )
 
 
 def is_retryable(err: BaseException) -> bool:

@@ -1,14 +1,18 @@
-"""Git access for pipelines: resolve the commit a run deploys and make clean checkouts.
+"""Git access: resolve the commit a run deploys, make clean checkouts, read review trailers.
 
-Every runtime value (commit, branch) reaches git as its own argv entry, never through a shell.
+`run_git` is the one way handsoff runs git. Every runtime value (commit, branch) reaches git as its own
+argv entry, never through a shell.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from handsoff.model.review import ReviewedCommit, log_format, parse_log
 
 _SHA = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
@@ -23,6 +27,19 @@ class UnknownCommitError(GitError):
 
 class NotOnBranchError(GitError):
     """The commit exists but is not on the pipeline's branch."""
+
+
+def run_git(*args: str, cwd: str | Path | None = None) -> str:
+    """Run git; its stdout (stripped), or GitError with git's message."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise GitError(proc.stderr.strip() or f"git {args[0]} failed with exit code {proc.returncode}")
+    return proc.stdout.strip()
+
+
+def git_succeeds(*args: str, cwd: str | Path | None = None) -> bool:
+    """Whether git exits 0 (for questions like `merge-base --is-ancestor`)."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False).returncode == 0
 
 
 @dataclass(frozen=True)
@@ -41,17 +58,10 @@ class GitHook:
     def __init__(self, repo: str) -> None:
         self.repo = repo
 
-    @staticmethod
-    def _git(*args: str, cwd: str | Path | None = None) -> str:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise GitError(proc.stderr.strip() or f"git {args[0]} failed with exit code {proc.returncode}")
-        return proc.stdout.strip()
-
     def mirror(self, dest: str | Path) -> Path:
         """Clone the repository bare into `dest` (history only, for resolving commits)."""
         try:
-            self._git("clone", "--bare", "--quiet", "--", self.repo, str(dest))
+            run_git("clone", "--bare", "--quiet", "--", self.repo, str(dest))
         except GitError as err:
             raise GitError(f"cannot read source repository {self.repo}: {err}") from err
         return Path(dest)
@@ -62,9 +72,7 @@ class GitHook:
         The commit must be on `branch` (trunk-based: only the pipeline's branch deploys).
         """
         try:
-            head = self._git(
-                "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", cwd=mirror
-            )
+            head = run_git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", cwd=mirror)
         except GitError:
             raise UnknownCommitError(f"branch {branch!r} does not exist in {self.repo}") from None
         if commit is None:
@@ -73,24 +81,29 @@ class GitHook:
             if not _SHA.match(commit):
                 raise UnknownCommitError(f"commit {commit!r} is not a hexadecimal SHA (4 to 40 characters)")
             try:
-                sha = self._git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", cwd=mirror)
+                sha = run_git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", cwd=mirror)
             except GitError:
                 raise UnknownCommitError(f"unknown commit {commit} in {self.repo}") from None
-            ancestor = subprocess.run(
-                ["git", "merge-base", "--is-ancestor", sha, head], cwd=mirror, capture_output=True
-            )
-            if ancestor.returncode != 0:
+            if not git_succeeds("merge-base", "--is-ancestor", sha, head, cwd=mirror):
                 raise NotOnBranchError(f"commit {sha[:12]} is not on branch {branch!r} of {self.repo}")
         fmt = "%an%x00%ae%x00%s"
-        author, email, subject = self._git("log", "-1", f"--format={fmt}", sha, "--", cwd=mirror).split("\0")
+        author, email, subject = run_git("log", "-1", f"--format={fmt}", sha, "--", cwd=mirror).split("\0")
         return CommitInfo(sha=sha, author=author, author_email=email, subject=subject)
 
     def message(self, mirror: Path, sha: str) -> str:
         """The full commit message of `sha` (subject, blank line, body), trailing whitespace removed."""
-        return self._git("log", "-1", "--format=%B", sha, "--", cwd=mirror).rstrip()
+        return run_git("log", "-1", "--format=%B", sha, "--", cwd=mirror).rstrip()
 
     def checkout(self, sha: str, dest: str | Path) -> Path:
         """Make a clean checkout of `sha` in `dest` (which must not exist or be empty)."""
-        self._git("clone", "--quiet", "--no-checkout", "--", self.repo, str(dest))
-        self._git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha, cwd=dest)
+        run_git("clone", "--quiet", "--no-checkout", "--", self.repo, str(dest))
+        run_git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha, cwd=dest)
         return Path(dest)
+
+    def reviewed_commits(
+        self, mirror: Path, head: str, base: str | None, trailers: Sequence[str]
+    ) -> list[ReviewedCommit]:
+        """Non-merge commits in `base..head` (just `head` when base is None), with their review trailers."""
+        span = [head, "-1"] if base is None else [f"{base}..{head}"]
+        out = run_git("log", "--no-merges", f"--format={log_format(trailers)}", *span, "--", cwd=mirror)
+        return parse_log(out)

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.spec.durations import format_duration
+from handsoff.model.durations import format_duration
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Jinja: the first 12 characters of the commit the run deploys (pushed by the `source` task).
-RUN_COMMIT_SHORT = "{{ (ti.xcom_pull(task_ids='source', key='commit') or '')[:12] }}"
-
 
 class DeploymentApprovalOperator(ApprovalOperator):
-    """Ask `approvers` to approve deploying `where` (e.g. "stage prod"); fail on reject or timeout."""
+    """Ask `approvers` to approve deploying `where` (e.g. "stage prod"); fail on reject or timeout.
+
+    `commit_short` is the template of the run's commit (12 characters) that the factory passes.
+    """
 
     ui_color = "#fff0c2"
 
@@ -37,6 +37,7 @@ class DeploymentApprovalOperator(ApprovalOperator):
         pipeline: str,
         where: str,
         approvers: list[str],
+        commit_short: str,
         instructions: str = "",
         deploys: list[str] | None = None,
         timeout: timedelta = timedelta(hours=24),
@@ -45,7 +46,7 @@ class DeploymentApprovalOperator(ApprovalOperator):
         self.where = where
         self.approvers = list(approvers)
         lines = [instructions, ""] if instructions else []
-        lines += [f"Approving deploys commit `{RUN_COMMIT_SHORT}` of **{pipeline}** to:", ""]
+        lines += [f"Approving deploys commit `{commit_short}` of **{pipeline}** to:", ""]
         lines += [f"- {item}" for item in deploys or []]
         lines += [
             "",
@@ -53,7 +54,7 @@ class DeploymentApprovalOperator(ApprovalOperator):
             "ends the run without deploying.",
         ]
         super().__init__(
-            subject=f"{pipeline}: approve {where} for commit {RUN_COMMIT_SHORT}",
+            subject=f"{pipeline}: approve {where} for commit {commit_short}",
             body="\n".join(lines),
             assigned_users=[{"id": name, "name": name} for name in self.approvers],
             response_timeout=timeout,

@@ -1,25 +1,26 @@
-"""What every handsoff operator shares: the pipeline it belongs to, its store and ledger."""
+"""What every handsoff operator shares: the pipeline it belongs to, its store and ledger, its workspace."""
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
 
-from handsoff.artifacts import ArtifactStore, store_root
+from handsoff.deployers.base import DeployContext, Deployer
 from handsoff.hooks.git import GitHook
-from handsoff.ledger import Ledger
-
-#: Jinja expression for the commit the run deploys (pushed by the `source` task).
-RUN_COMMIT = "{{ ti.xcom_pull(task_ids='source', key='commit') }}"
+from handsoff.model.pipeline import DEFAULT_AWS_CONN_ID
+from handsoff.model.records import LedgerEntry
+from handsoff.store.artifacts import ArtifactStore, store_root
+from handsoff.store.ledger import Ledger
 
 
 class HandsoffOperator(BaseOperator):
-    """Base of the pipeline's operators: `commit` is rendered from the source task at run time."""
+    """Base of the pipeline's operators. `commit` is the commit the run deploys: the factory passes the
+    template that renders it from the source task at run time ("" for the tasks that find it out)."""
 
     template_fields: tuple[str, ...] = ("commit",)
     ui_color = "#e8f1fb"
@@ -29,9 +30,9 @@ class HandsoffOperator(BaseOperator):
         *,
         pipeline: str,
         repo: str,
+        commit: str = "",
         store: str | None = None,
-        aws_conn_id: str = "aws_default",
-        commit: str = RUN_COMMIT,
+        aws_conn_id: str = DEFAULT_AWS_CONN_ID,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -61,3 +62,45 @@ class HandsoffOperator(BaseOperator):
         """A temporary folder removed when the task ends."""
         with tempfile.TemporaryDirectory(prefix=f"handsoff-{self.pipeline}-") as tmp:
             yield Path(tmp)
+
+    def fetch_stored(self, commit: str | None, dest: Path) -> Path | None:
+        """The stored artifact of `commit`, copied into the new folder `dest`; None when none is stored."""
+        if not commit or self.artifacts.find(commit) is None:
+            return None
+        dest.mkdir()
+        return self.artifacts.fetch(commit, dest)
+
+    def deploy_context(
+        self,
+        deployer: Deployer,
+        *,
+        stage: str,
+        wave: str,
+        target: Mapping[str, str],
+        commit: str,
+        run_id: str,
+        previous: LedgerEntry | None,
+        tmp: Path | None,
+        artifact: Path | None = None,
+    ) -> DeployContext:
+        """What `deployer` needs for `target`: the artifact of `commit` (given, else fetched into `tmp` when
+        stored), the artifact of `previous`, a checkout of `commit` when the deployer works in one."""
+        previous_artifact = workdir = None
+        if tmp is not None:
+            artifact = artifact or self.fetch_stored(commit, tmp / "artifact")
+            previous_artifact = self.fetch_stored(previous.commit if previous else None, tmp / "previous")
+            workdir = self.git.checkout(commit, tmp / "src") if deployer.needs_checkout else None
+        return DeployContext(
+            pipeline=self.pipeline,
+            stage=stage,
+            wave=wave,
+            target=target["name"],
+            target_fields=target,
+            commit=commit,
+            run_id=run_id,
+            artifact=artifact,
+            previous=previous,
+            previous_artifact=previous_artifact,
+            workdir=workdir,
+            aws_conn_id=self.aws_conn_id,
+        )

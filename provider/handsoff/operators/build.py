@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.artifacts import StoredArtifact
-from handsoff.commands import CommandFailed, handsoff_env, run_command
+from handsoff.hooks.shell import CommandFailed, handsoff_env, run_command
 from handsoff.links.source import ArtifactLink
+from handsoff.model.durations import parse_duration
 from handsoff.operators.base import HandsoffOperator
-from handsoff.spec.durations import parse_duration
+from handsoff.store.artifacts import StoredArtifact
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

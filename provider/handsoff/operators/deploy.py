@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.commands import CommandFailed
 from handsoff.deployers.base import DeployContext, Deployer
 from handsoff.deployers.registry import get_deployer
-from handsoff.ledger import LedgerEntry, now_iso
+from handsoff.hooks.shell import CommandFailed
 from handsoff.links.aws import DeployedResourceLink
+from handsoff.model.records import LedgerEntry, now_iso
 from handsoff.operators.base import HandsoffOperator
+from handsoff.store.ledger import DeployInterrupted
 from handsoff.triggers.alarms import AlarmWatchTrigger
+from handsoff.utils.deferral import deferral_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-_CANARY_TIMEOUT_MARGIN = timedelta(minutes=10)
 
 
 class DeployTargetOperator(HandsoffOperator):
@@ -57,27 +57,25 @@ class DeployTargetOperator(HandsoffOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         name = self.target["name"]
         run_id = context["run_id"]
-        record = self.ledger.read(name)
-        current = record.current
-        if current is not None and current.commit == self.commit and current.run_id == run_id:
-            self.log.info("Target %s already runs %s from this run; nothing to do", name, self.commit[:12])
-            self.ledger.end_deploy(name)
-            return {"target": name, "commit": self.commit, "previous": _commit(record.previous)}
-        interrupted = self.ledger.begin_deploy(name, run_id, self.commit)
-        if interrupted is not None:
+        try:
+            record = self.ledger.begin_deploy(name, run_id, self.commit)
+        except DeployInterrupted as err:
             # A killed worker or scheduler left this deploy half done: never deploy blindly twice.
-            raise AirflowFailException(
-                f"an earlier try of this deploy (started {interrupted['time']}) was interrupted, so the "
-                f"state of {name} is unknown; not deploying again: the rollback restores what the ledger "
-                "records"
-            )
+            raise AirflowFailException(str(err)) from None
+        if record is None:
+            self.log.info("Target %s already runs %s from this run; nothing to do", name, self.commit[:12])
+            previous = self.ledger.read(name).previous
+            return {"target": name, "commit": self.commit, "previous": _commit(previous)}
+        current = record.current
         deployer = get_deployer(self.deploy)
         with self.workspace() as tmp:
-            ctx = self._context(deployer, run_id, current, tmp)
             self.log.info(
                 "Deploying %s to %s (previously %s)", self.commit[:12], name, _commit(current) or "nothing"
             )
             try:
+                (tmp / "artifact").mkdir()
+                artifact = self.artifacts.fetch(self.commit, tmp / "artifact")
+                ctx = self._context(deployer, run_id, current, tmp, artifact)
                 detail = _deployed(lambda: deployer.deploy(ctx), name)
             except Exception:
                 self.ledger.end_deploy(name)  # failed cleanly in this process: no unknown state
@@ -105,7 +103,7 @@ class DeployTargetOperator(HandsoffOperator):
                 insufficient_data=self.insufficient_data,
             ),
             method_name="promote_canary",
-            timeout=canary + _CANARY_TIMEOUT_MARGIN,
+            timeout=deferral_timeout(canary),
         )
 
     def promote_canary(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -122,27 +120,23 @@ class DeployTargetOperator(HandsoffOperator):
         return self._record(context, name, current, detail)
 
     def _context(
-        self, deployer: Deployer, run_id: str, current: LedgerEntry | None, tmp: Path | None
+        self,
+        deployer: Deployer,
+        run_id: str,
+        current: LedgerEntry | None,
+        tmp: Path | None,
+        artifact: Path | None = None,
     ) -> DeployContext:
-        artifact = previous_artifact = workdir = None
-        if tmp is not None:
-            (tmp / "artifact").mkdir()
-            artifact = self.artifacts.fetch(self.commit, tmp / "artifact")
-            previous_artifact = self._previous_artifact(current, tmp)
-            workdir = self.git.checkout(self.commit, tmp / "src") if deployer.needs_checkout else None
-        return DeployContext(
-            pipeline=self.pipeline,
+        return self.deploy_context(
+            deployer,
             stage=self.stage,
             wave=self.wave,
-            target=self.target["name"],
-            target_fields=self.target,
+            target=self.target,
             commit=self.commit,
             run_id=run_id,
-            artifact=artifact,
             previous=current,
-            previous_artifact=previous_artifact,
-            workdir=workdir,
-            aws_conn_id=self.aws_conn_id,
+            tmp=tmp,
+            artifact=artifact,
         )
 
     def _record(
@@ -160,7 +154,6 @@ class DeployTargetOperator(HandsoffOperator):
             detail=detail,
         )
         self.ledger.record_deploy(name, entry)
-        self.ledger.end_deploy(name)
         self.log.info("%s now runs %s %s", name, self.commit[:12], detail or "")
         self._persist_link(context, detail)
         return {"target": name, "commit": self.commit, "previous": _commit(current)}
@@ -170,12 +163,6 @@ class DeployTargetOperator(HandsoffOperator):
         if region and self.deploy.get("type") in DeployedResourceLink.formats:
             values = {k: v for k, v in detail.items() if isinstance(v, str)}
             DeployedResourceLink.persist(context, self, region, "aws", kind=self.deploy["type"], **values)
-
-    def _previous_artifact(self, previous: LedgerEntry | None, tmp: Path) -> Path | None:
-        if previous is None or self.artifacts.find(previous.commit) is None:
-            return None
-        (tmp / "previous").mkdir()
-        return self.artifacts.fetch(previous.commit, tmp / "previous")
 
 
 def _deployed(action: Any, name: str) -> dict[str, Any]:

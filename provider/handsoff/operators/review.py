@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from handsoff.model.review import unreviewed
 from handsoff.operators.base import HandsoffOperator
-from handsoff.review import commits_to_review, unreviewed
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,7 +40,7 @@ class ReviewGateOperator(HandsoffOperator):
         base = self._production_commit()
         with tempfile.TemporaryDirectory(prefix="handsoff-review-") as tmp:
             mirror = self.git.mirror(f"{tmp}/mirror.git")
-            commits = commits_to_review(mirror, self.commit, base, self.trailers)
+            commits = self.git.reviewed_commits(mirror, self.commit, base, self.trailers)
         failing = unreviewed(commits, self.min_reviewers)
         span = f"{base[:12]}..{self.commit[:12]}" if base else self.commit[:12]
         if failing:

@@ -2,61 +2,27 @@
 
 The plan runs when everything else is done (trigger rule ALL_DONE), so a target still deploying in
 parallel is never rolled back before it finishes. Rollbacks run newest wave first; the graph shows
-which ran (the others are skipped by the plan).
+which ran (the others are skipped by the plan). Which waves and what each target goes back to are the
+rules of `handsoff.model.rollback`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from handsoff.deployers.base import DeployContext
+from handsoff.deployers.base import Deployer
 from handsoff.deployers.registry import get_deployer
-from handsoff.ledger import LedgerEntry, now_iso
+from handsoff.model.records import LedgerEntry, now_iso
+from handsoff.model.rollback import automatic_restore, failed_tasks, plan_rollback
 from handsoff.operators.base import HandsoffOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def failed_tasks(states: Mapping[str, Any]) -> set[str]:
-    """Task ids in state failed (mapped task keys `<task_id>_<map_index>` fold into their task id)."""
-    failed = set()
-    for key, state in states.items():
-        if state == "failed":
-            base, _, index = key.rpartition("_")
-            failed.add(base if index.isdigit() and base else key)
-            failed.add(key)
-    return failed
-
-
-def plan_rollback(
-    scope: str, waves: Sequence[Mapping[str, Any]], stage_tasks: Mapping[str, Sequence[str]], failed: set[str]
-) -> list[int]:
-    """Indexes of the waves to roll back, newest first, for the earliest failure in pipeline order.
-
-    A failed deploy or wave bake points at its wave; failed stage tests or stage bake at the stage's waves.
-    `scope` "wave": just those; "all": every wave up to there.
-    """
-    for index, wave in enumerate(waves):
-        if failed & set(wave["failure_tasks"]):
-            hit = [index]
-        elif _last_of_stage(waves, index) and failed & set(stage_tasks.get(wave["stage"], ())):
-            hit = [i for i, w in enumerate(waves) if w["stage"] == wave["stage"]]
-        else:
-            continue
-        chosen = range(max(hit) + 1) if scope == "all" else hit
-        return sorted(chosen, reverse=True)
-    return []
-
-
-def _last_of_stage(waves: Sequence[Mapping[str, Any]], index: int) -> bool:
-    return index + 1 == len(waves) or waves[index + 1]["stage"] != waves[index]["stage"]
 
 
 def _run_states(context: Context, dag_id: str) -> dict[str, Any]:
@@ -102,9 +68,9 @@ class TargetRestorer:
     """
 
     def restore(
-        self,
+        self: Any,
         target: dict[str, Any],
-        deployer: Any,
+        deployer: Deployer,
         bad: str,
         restore: LedgerEntry | None,
         run_id: str,
@@ -116,19 +82,15 @@ class TargetRestorer:
         """
         name = target["fields"]["name"]
         with self.workspace() as tmp:
-            ctx = DeployContext(
-                pipeline=self.pipeline,
+            ctx = self.deploy_context(
+                deployer,
                 stage=self.stage,
                 wave=self.wave,
-                target=name,
-                target_fields=target["fields"],
+                target=target["fields"],
                 commit=bad,
                 run_id=run_id,
-                artifact=self._fetch(bad, tmp / "artifact"),
                 previous=restore,
-                previous_artifact=self._fetch(restore.commit, tmp / "previous") if restore else None,
-                workdir=self.git.checkout(bad, tmp / "src") if deployer.needs_checkout else None,
-                aws_conn_id=self.aws_conn_id,
+                tmp=tmp,
             )
             to = (restore.commit[:12] or "what ran before handsoff") if restore else "nothing"
             self.log.info("Rolling back %s from %s to %s", name, bad[:12], to)
@@ -149,12 +111,6 @@ class TargetRestorer:
         )
         self.ledger.record_rollback(name, entry)
         return entry
-
-    def _fetch(self, commit: str, dest: Path) -> Path | None:
-        if not commit or self.artifacts.find(commit) is None:
-            return None
-        dest.mkdir()
-        return self.artifacts.fetch(commit, dest)
 
 
 class RollbackWaveOperator(TargetRestorer, HandsoffOperator):
@@ -196,33 +152,17 @@ class RollbackWaveOperator(TargetRestorer, HandsoffOperator):
         self, target: dict[str, Any], deploy_state: str | None, run_id: str
     ) -> dict[str, Any] | None:
         name = target["fields"]["name"]
-        record = self.ledger.read(name)
-        current = record.current
-        mine = current is not None and current.run_id == run_id
-        if mine and current.action == "rollback":
-            return None  # already rolled back by this run (a retry)
         deployer = get_deployer(target["deploy"])
-        if mine:
-            restore = record.previous or _before(current)
-        elif deploy_state == "failed":
-            restore = current  # the deploy failed part-way: put back what the ledger says runs
-            if restore is None and not deployer.rollback_unrecorded:
-                self.log.warning("%s: its deploy failed and nothing is recorded before; left as it is", name)
-                return None
-        else:
+        decision = automatic_restore(
+            self.ledger.read(name), run_id, deploy_state == "failed", deployer.rollback_unrecorded
+        )
+        if not decision.change:
+            self.log.info("%s: %s", name, decision.why)
             return None
         entry = self.restore(
-            target, deployer, self.commit, restore, run_id, note=f"rolled back {self.commit[:12]}"
+            target, deployer, self.commit, decision.to, run_id, note=f"rolled back {self.commit[:12]}"
         )
         return {"target": name, "from": self.commit, "to": entry.commit or None}
-
-
-def _before(entry: LedgerEntry) -> LedgerEntry | None:
-    """What ran before handsoff's first deploy of a target, as its deployer recorded it (or None)."""
-    before = entry.detail.get("before")
-    if not before:
-        return None
-    return LedgerEntry(commit="", run_id="", time="", note="as before handsoff's first deploy", detail=before)
 
 
 class RunOutcomeOperator(BaseOperator):

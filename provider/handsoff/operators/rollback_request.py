@@ -14,16 +14,24 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from handsoff.artifacts import store_root
 from handsoff.deployers.registry import get_deployer
-from handsoff.ledger import Ledger
+from handsoff.model.rollback import (
+    Request,
+    RollbackRequestError,
+    choose,
+    requested_restore,
+    restore_point,
+    wave_key,
+)
 from handsoff.operators.base import HandsoffOperator
 from handsoff.operators.rollback import TargetRestorer
-from handsoff.rollback_request import Request, RollbackRequestError, choose, restore_point, wave_key
+from handsoff.store.artifacts import store_root
+from handsoff.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+#: the XCom key of the plan: which waves and targets the restore tasks change
 PLAN_KEY = "plan"
 
 
@@ -33,7 +41,10 @@ def requested_by(context: Context, request: Request) -> str:
 
 
 class RollbackRequestPlanOperator(BaseBranchOperator):
-    """Validate the request (names, reason, `to` in each target's history); branch to the chosen waves."""
+    """Validate the request (names, reason, `to` in each target's history); branch to the chosen waves.
+
+    `restore_tasks` maps each wave (`stage.wave`) to its restore task; `always` are kept in any case.
+    """
 
     ui_color = "#fde2e2"
 
@@ -44,6 +55,7 @@ class RollbackRequestPlanOperator(BaseBranchOperator):
         layout: list[dict[str, Any]],
         store: str | None,
         aws_conn_id: str,
+        restore_tasks: dict[str, str],
         always: list[str],
         **kwargs,
     ) -> None:
@@ -52,6 +64,7 @@ class RollbackRequestPlanOperator(BaseBranchOperator):
         self.layout = layout
         self.store = store
         self.aws_conn_id = aws_conn_id
+        self.restore_tasks = restore_tasks
         self.always = always
 
     def choose_branch(self, context: Context) -> Iterable[str]:
@@ -78,7 +91,7 @@ class RollbackRequestPlanOperator(BaseBranchOperator):
             request.reason,
         )
         context["ti"].xcom_push(key=PLAN_KEY, value=plan)
-        return [*self.always, *(f"{p['wave']}.restore" for p in plan)]
+        return [*self.always, *(self.restore_tasks[p["wave"]] for p in plan)]
 
 
 class RestoreWaveOperator(TargetRestorer, HandsoffOperator):
@@ -86,15 +99,18 @@ class RestoreWaveOperator(TargetRestorer, HandsoffOperator):
 
     ui_color = "#f8d7da"
 
-    def __init__(self, *, stage: str, wave: str, targets: list[dict[str, Any]], **kwargs) -> None:
+    def __init__(
+        self, *, stage: str, wave: str, targets: list[dict[str, Any]], plan_task: str, **kwargs
+    ) -> None:
         super().__init__(commit="", **kwargs)
         self.stage = stage
         self.wave = wave
         self.targets = targets
+        self.plan_task = plan_task
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         request = Request.from_params(context["params"])
-        plan = context["ti"].xcom_pull(task_ids="plan", key=PLAN_KEY) or []
+        plan = context["ti"].xcom_pull(task_ids=self.plan_task, key=PLAN_KEY) or []
         names = next((p["targets"] for p in plan if p["wave"] == f"{self.stage}.{self.wave}"), None)
         if names is None:
             raise AirflowSkipException(f"wave {self.stage}.{self.wave} is not in this rollback")
@@ -112,19 +128,14 @@ class RestoreWaveOperator(TargetRestorer, HandsoffOperator):
     ) -> dict[str, Any] | None:
         name = target["fields"]["name"]
         record = self.ledger.read(name)
-        current = record.current
-        if current is not None and current.run_id == run_id and current.action == "rollback":
-            return None  # a retry: already done
         try:
-            restore = restore_point(record, request.to)
+            decision = requested_restore(record, request.to, run_id)
         except RollbackRequestError as err:
             raise AirflowFailException(str(err)) from None
-        if current is None:
-            self.log.info("%s: nothing runs there; left as it is", name)
+        if not decision.change:
+            self.log.info("%s: %s", name, decision.why)
             return None
-        if restore is not None and restore.commit and restore.commit == current.commit:
-            self.log.info("%s already runs %s; left as it is", name, current.commit[:12])
-            return None
+        current, restore = record.current, decision.to
         deployer = get_deployer(target["deploy"])
         self.log.info("On-demand rollback of %s (%s: %s)", name, by, request.reason)
         note = f"rolled back {current.commit[:12]} on demand by {by}: {request.reason}"

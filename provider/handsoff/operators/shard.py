@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.commands import CommandFailed, handsoff_env, run_command
+from handsoff.hooks.shell import CommandFailed, handsoff_env, run_command
+from handsoff.model.durations import parse_duration
 from handsoff.operators.base import HandsoffOperator
-from handsoff.spec.durations import parse_duration
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

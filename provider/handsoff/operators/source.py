@@ -10,14 +10,14 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from handsoff.hooks.git import GitError, GitHook
 from handsoff.links.source import CommitLink
 from handsoff.operators.base import HandsoffOperator
-from handsoff.runs import newer_waiting_run, override_reason, skip_superseded
+from handsoff.utils.superseding import newer_waiting_run, override_reason, skip_superseded
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
 class ResolveSourceOperator(HandsoffOperator):
-    """Resolve `conf.commit` (full or abbreviated SHA) or the branch head; push it as XCom `commit`.
+    """Resolve `conf.commit` (full or abbreviated SHA) or the branch head; push it as XCom `commit_key`.
 
     Before anything else, in `execution_mode` "superseded", the run ends skipped ("superseded by <run
     id>") when a newer run is queued behind it, unless its conf overrides the windows. A scheduled run
@@ -33,6 +33,7 @@ class ResolveSourceOperator(HandsoffOperator):
         self,
         *,
         branch: str,
+        commit_key: str,
         execution_mode: str = "superseded",
         last_wave: list[str] | None = None,
         commit_url: str | None = None,
@@ -40,6 +41,7 @@ class ResolveSourceOperator(HandsoffOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.branch = branch
+        self.commit_key = commit_key
         self.execution_mode = execution_mode
         self.last_wave = last_wave or []
         self.commit_url = commit_url
@@ -65,7 +67,7 @@ class ResolveSourceOperator(HandsoffOperator):
         if dag_run.run_type == "scheduled" and requested is None:
             self._skip_when_deployed(info.sha)
         self.log.info("Deploying commit %s (%s) by %s: %s", info.sha, self.branch, info.author, info.subject)
-        context["ti"].xcom_push(key="commit", value=info.sha)
+        context["ti"].xcom_push(key=self.commit_key, value=info.sha)
         if self.commit_url:
             CommitLink.persist(context, template=self.commit_url, commit=info.sha)
         return {"commit": info.sha, "branch": self.branch, "author": info.author, "subject": info.subject}

@@ -9,23 +9,26 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from handsoff.hooks.cloudwatch import check_policy
 from handsoff.links.aws import CloudWatchAlarmsLink
-from handsoff.sensors.blocker import AlarmReadingMixin
-from handsoff.spec.durations import format_duration
-from handsoff.triggers.alarms import (
-    AlarmWatchTrigger,
+from handsoff.model.durations import format_duration
+from handsoff.model.pipeline import DEFAULT_AWS_CONN_ID
+from handsoff.sensors.base import AlarmReadingMixin
+from handsoff.triggers.alarms import AlarmWatchTrigger
+from handsoff.utils.alarms import (
+    DONE,
+    NO_EVIDENCE,
     check_alarms,
     check_datapoints,
-    dimensions_label,
+    check_policy,
+    evidence_verdict,
     firing_message,
     metric_label,
+    no_evidence_message,
 )
+from handsoff.utils.deferral import deferral_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-_TIMEOUT_MARGIN = timedelta(minutes=10)
 
 
 class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
@@ -59,7 +62,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         bake_seconds: int,
         deferrable: bool = True,
         alarms: dict[str, list[str]] | None = None,
-        aws_conn_id: str | None = "aws_default",
+        aws_conn_id: str | None = DEFAULT_AWS_CONN_ID,
         poll_seconds: float = 30,
         insufficient_data: str = "alarm",
         datapoints: dict[str, Any] | None = None,
@@ -80,7 +83,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         kwargs.setdefault(
             "poke_interval", poll_seconds if watching else min(60.0, max(1.0, bake_seconds / 10))
         )
-        kwargs.setdefault("timeout", longest + _TIMEOUT_MARGIN.total_seconds())
+        kwargs.setdefault("timeout", deferral_timeout(timedelta(seconds=longest)).total_seconds())
         super().__init__(**kwargs)
         self.bake_seconds = bake_seconds
         self.deferrable = deferrable
@@ -126,7 +129,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         self.defer(
             trigger=self.watch_trigger() if self.watching else DateTimeTrigger(moment=self._until),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.max_bake_seconds) + _TIMEOUT_MARGIN,
+            timeout=deferral_timeout(timedelta(seconds=self.max_bake_seconds)),
         )
 
     def watch_trigger(self) -> AlarmWatchTrigger:
@@ -163,11 +166,13 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         if self.datapoints is None:
             return True
         seen = self.poke_read(f"read {metric_label(self.datapoints)}", self._metric_sum)
-        if seen is not None and seen >= self.datapoints["count"]:
-            return True
-        if seen is not None and self._max_until is not None and now >= self._max_until:
+        if seen is None:
+            return False
+        max_until = self._max_until or datetime.max.replace(tzinfo=UTC)
+        verdict = evidence_verdict(seen, self.datapoints["count"], now, max_until)
+        if verdict == NO_EVIDENCE:
             raise AirflowFailException(self._no_evidence(seen))
-        return False
+        return verdict == DONE
 
     def _metric_sum(self) -> float:
         dp = self.datapoints or {}
@@ -177,12 +182,8 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         )
 
     def _no_evidence(self, seen: float) -> str:
-        dp = self.datapoints or {}
         limit = format_duration(timedelta(seconds=self.max_bake_seconds))
-        return (
-            f"no evidence: {metric_label(dp)} sum {seen:g} < {dp['count']:g} by the max bake {limit}"
-            f"{dimensions_label(dp)}"
-        )
+        return no_evidence_message(self.datapoints or {}, seen, f"the max bake {limit}")
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         """Resume after the trigger: return when the bake passed, raise with the reason otherwise."""

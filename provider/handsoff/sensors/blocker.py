@@ -2,82 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from botocore.exceptions import BotoCoreError, ClientError
 
-from handsoff.hooks.cloudwatch import AlarmsNotFound, CloudWatchAlarmHook, check_policy, is_retryable
 from handsoff.links.aws import CloudWatchAlarmsLink
-from handsoff.triggers.alarms import BlockerTrigger, check_alarms, firing_message
+from handsoff.model.pipeline import DEFAULT_AWS_CONN_ID
+from handsoff.sensors.base import AlarmReadingMixin
+from handsoff.triggers.alarms import BlockerTrigger
+from handsoff.utils.alarms import BLOCKED, CLEAR, blocker_verdict, check_alarms, check_policy, firing_message
+from handsoff.utils.deferral import deferral_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-T = TypeVar("T")
-_TIMEOUT_MARGIN = timedelta(minutes=10)
-
-
-class AlarmReadingMixin:
-    """Synchronous alarm reads for sensors (the first check, and poke mode when not deferrable).
-
-    Needs `aws_conn_id`, `alarms` and `aws_retries` on the operator. In poke mode an AWS error that may pass
-    makes the poke return "not yet" (the poke interval is the backoff) up to `aws_retries` times in a row;
-    then the task fails. A missing alarm fails it at once.
-    """
-
-    aws_conn_id: str | None
-    alarms: dict[str, list[str]] | None
-    aws_retries: int
-    log: Any
-    _cw_hooks: dict[str, CloudWatchAlarmHook]
-
-    def persist_alarms_link(self, context: Context) -> None:
-        """Store the "CloudWatch alarms" extra link (the first region's alarms) for the UI."""
-        for region, names in (self.alarms or {}).items():
-            if region and names:
-                search = CloudWatchAlarmsLink.search_for(names)
-                CloudWatchAlarmsLink.persist(context, self, region, "aws", search=search)
-                return
-
-    _cw_failures: int
-
-    def hook(self, region: str) -> CloudWatchAlarmHook:
-        """The hook of `region` ("" → the connection's region)."""
-        hooks = getattr(self, "_cw_hooks", None)
-        if hooks is None:
-            hooks = self._cw_hooks = {}
-        if region not in hooks:
-            hooks[region] = CloudWatchAlarmHook(aws_conn_id=self.aws_conn_id, region_name=region or None)
-        return hooks[region]
-
-    def read_states(self) -> dict[str, dict[str, str]]:
-        """Region → {alarm name: state} for every watched alarm (raises AlarmsNotFound, botocore errors)."""
-        return {
-            region: self.hook(region).alarm_states(names)
-            for region, names in (self.alarms or {}).items()
-            if names
-        }
-
-    def poke_read(self, what: str, read: Callable[[], T]) -> T | None:
-        """`read()`, or None after an AWS error that may pass; AirflowException once the errors run out."""
-        try:
-            value = read()
-        except AlarmsNotFound as err:
-            raise AirflowFailException(str(err)) from err
-        except (BotoCoreError, ClientError) as err:
-            failures = self._cw_failures = getattr(self, "_cw_failures", 0) + 1
-            if not is_retryable(err):
-                raise AirflowException(f"could not {what}: {err}") from err
-            if failures >= self.aws_retries:
-                raise AirflowException(f"could not {what} after {failures} attempts: {err}") from err
-            self.log.warning("Could not %s (attempt %d/%d): %s", what, failures, self.aws_retries, err)
-            return None
-        self._cw_failures = 0
-        return value
 
 
 class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
@@ -100,7 +39,7 @@ class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
         *,
         alarms: dict[str, list[str]],
         timeout_seconds: int,
-        aws_conn_id: str | None = "aws_default",
+        aws_conn_id: str | None = DEFAULT_AWS_CONN_ID,
         poll_seconds: float = 30,
         insufficient_data: str = "alarm",
         aws_retries: int = 5,
@@ -111,7 +50,7 @@ class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
         check_alarms(alarms)
         check_policy(insufficient_data)
         kwargs.setdefault("poke_interval", poll_seconds)
-        kwargs.setdefault("timeout", timeout_seconds + _TIMEOUT_MARGIN.total_seconds())
+        kwargs.setdefault("timeout", deferral_timeout(timedelta(seconds=timeout_seconds)).total_seconds())
         super().__init__(**kwargs)
         self.alarms = alarms
         self.timeout_seconds = timeout_seconds
@@ -147,21 +86,20 @@ class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
                 backoff_seconds=self.backoff_seconds,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout_seconds) + _TIMEOUT_MARGIN,
+            timeout=deferral_timeout(timedelta(seconds=self.timeout_seconds)),
         )
 
     def poke(self, context: Context) -> bool:
         states = self.poke_read("read blocker alarm states", self.read_states)
         if states is None:
             return False
-        names, message = firing_message("blocker", states, self.insufficient_data)
-        if not names:
-            return True
-        if self._timeout_at is not None and datetime.now(UTC) >= self._timeout_at:
+        timeout_at = self._timeout_at or datetime.max.replace(tzinfo=UTC)
+        verdict = blocker_verdict(states, self.insufficient_data, datetime.now(UTC), timeout_at)
+        if verdict.outcome == BLOCKED:
             raise AirflowException(
-                f"still blocked at the blocker timeout ({self.timeout_seconds}s): {message}"
+                f"still blocked at the blocker timeout ({self.timeout_seconds}s): {verdict.message}"
             )
-        return False
+        return verdict.outcome == CLEAR
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         """Resume after the trigger: return when clear, raise with the trigger's message otherwise."""

@@ -3,11 +3,11 @@
 Workers have no DB access, so the deployment is stopped through Airflow's REST API, reached through the
 HTTP connection `handsoff_airflow_api` (host = the API server's URL, login/password of a user allowed to
 edit the pipeline's runs). For each running run of the deployment DAG, every unfinished task instance
-that is not a deploy in flight is set to skipped with a note; a deploy task that is running (or deferred
-in its canary bake) is left to finish, and the sensor pokes again (reschedule mode: no worker slot held)
-until none is left. The run then gets the note "stopped by rollback <run id>: <reason>" and state
-failed. A queued run of the deployment is marked failed with the same note (it would redeploy what the
-rollback removes).
+that is not a deploy in flight is set to skipped with a note; a deploy task (`deploy_tasks`) that is
+running (or deferred in its canary bake) is left to finish, and the sensor pokes again (reschedule
+mode: no worker slot held) until none is left. The run then gets the note "stopped by rollback <run
+id>: <reason>" and state failed. A queued run of the deployment is marked failed with the same note (it
+would redeploy what the rollback removes).
 
 When no deployment run is running or queued (counted through the task's own execution API), no
 connection is needed.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.airflow_api import AirflowApi, AirflowApiError
+from handsoff.hooks.airflow_api import AirflowApi, AirflowApiError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 API_CONN_ID = "handsoff_airflow_api"
 _FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
 _IN_FLIGHT = {"running", "deferred", "restarting"}
-
-
-def is_deploy_task(task_id: str) -> bool:
-    """Deploy tasks of the deployment DAG are `<stage>.<wave>.deploy_<target>`."""
-    return task_id.rsplit(".", 1)[-1].startswith("deploy_")
 
 
 def api_from_connection(conn_id: str) -> AirflowApi:
@@ -50,17 +45,21 @@ def api_from_connection(conn_id: str) -> AirflowApi:
 
 
 class StopDeploymentsSensor(BaseSensorOperator):
-    """Stop the running deployment of `pipeline` (its remaining tasks skipped) and wait for its deploys."""
+    """Stop the running deployment of `pipeline` (its remaining tasks skipped) and wait for its deploys
+    (`deploy_tasks`: the deployment DAG's deploy task ids) to finish."""
 
     template_fields = ("note",)
     ui_color = "#f5c6cb"
 
-    def __init__(self, *, pipeline: str, note: str, api_conn_id: str = API_CONN_ID, **kwargs) -> None:
+    def __init__(
+        self, *, pipeline: str, deploy_tasks: list[str], note: str, api_conn_id: str = API_CONN_ID, **kwargs
+    ) -> None:
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 3)
         kwargs.setdefault("timeout", 3600)
         super().__init__(**kwargs)
         self.pipeline = pipeline
+        self.deploy_tasks = deploy_tasks
         self.note = note
         self.api_conn_id = api_conn_id
 
@@ -101,7 +100,7 @@ class StopDeploymentsSensor(BaseSensorOperator):
                 state, task_id = ti.get("state"), ti["task_id"]
                 if state in _FINISHED:
                     continue
-                if state in _IN_FLIGHT and is_deploy_task(task_id):
+                if state in _IN_FLIGHT and task_id in self.deploy_tasks:
                     busy.append(f"{run_id}/{task_id}")
                     continue
                 index = ti.get("map_index", -1)

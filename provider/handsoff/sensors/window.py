@@ -20,15 +20,15 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.runs import OVERRIDE_XCOM, newer_waiting_run, override_reason, skip_superseded
-from handsoff.windows import HORIZON_DAYS, DeploymentWindow
+from handsoff.model.windows import HORIZON_DAYS, DeploymentWindow
+from handsoff.utils.deferral import deferral_timeout
+from handsoff.utils.superseding import OVERRIDE_XCOM, newer_waiting_run, override_reason, skip_superseded
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: superseded mode: how often a run waiting for its window looks for a newer run queued behind it
 RECHECK = timedelta(minutes=10)
-_TIMEOUT_MARGIN = timedelta(minutes=10)
 _MAX_INTERVALS = 10_000  # open intervals tried by next_start before giving up
 
 
@@ -52,6 +52,7 @@ class DeploymentWindowSensor(BaseSensorOperator):
 
     `execution_mode` "superseded": a run that waits gives way to a newer queued run (checked when the
     gate finds the window closed, every `recheck_seconds` and on waking); "queued": runs go in order.
+    A run is waiting when its `first_task` (the pipeline's first task) has not started.
     """
 
     template_fields = ()
@@ -62,6 +63,7 @@ class DeploymentWindowSensor(BaseSensorOperator):
         *,
         window: dict[str, Any],
         window_name: str,
+        first_task: str,
         execution_mode: str = "superseded",
         recheck_seconds: float = RECHECK.total_seconds(),
         deferrable: bool = True,
@@ -72,6 +74,7 @@ class DeploymentWindowSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.window = window
         self.window_name = window_name
+        self.first_task = first_task
         self.execution_mode = execution_mode
         self.recheck_seconds = recheck_seconds
         self.deferrable = deferrable
@@ -115,7 +118,11 @@ class DeploymentWindowSensor(BaseSensorOperator):
             return None
         superseding = self.execution_mode == "superseded"
         can_start = window.can_start(now)
-        if superseding and (waited or not can_start) and (newer := newer_waiting_run(context)):
+        if (
+            superseding
+            and (waited or not can_start)
+            and (newer := newer_waiting_run(context, self.first_task))
+        ):
             skip_superseded(context, newer, f"{self.task_id} (window {name} {window.state(now)})")
         if can_start:
             self.log.info("Deployment window %s is %s: the wave starts", name, window.state(now))
@@ -139,5 +146,5 @@ class DeploymentWindowSensor(BaseSensorOperator):
         self.defer(
             trigger=DateTimeTrigger(moment=wake.astimezone(UTC)),
             method_name="execute_complete",
-            timeout=wait + _TIMEOUT_MARGIN,
+            timeout=deferral_timeout(wait),
         )

@@ -1,6 +1,5 @@
 """The spec layer: JSON pipeline specs → validated ``model.Pipeline`` objects (no Airflow here)."""
 
-from handsoff.spec.durations import format_duration, parse_duration
 from handsoff.spec.errors import SpecError, SpecErrors, SpecIssue
 from handsoff.spec.files import find_spec_files, pipeline_file_for
 from handsoff.spec.load import LoadResult, load_all, load_paths, load_pipeline, validate_paths
@@ -11,11 +10,9 @@ __all__ = [
     "SpecErrors",
     "SpecIssue",
     "find_spec_files",
-    "format_duration",
     "load_all",
     "load_paths",
     "load_pipeline",
-    "parse_duration",
     "pipeline_file_for",
     "validate_paths",
 ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from handsoff.model import Pipeline
+from handsoff.model.pipeline import Pipeline
 from handsoff.spec.errors import SpecErrors, SpecIssue, json_path, path_parts, path_sort_key
 from handsoff.spec.files import find_spec_files, read_spec, specs_root_for
 from handsoff.spec.resolve import resolve_pipeline

@@ -28,7 +28,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from handsoff.model import (
+from handsoff.model.durations import parse_duration
+from handsoff.model.pipeline import (
     DEFAULT_AWS_CONN_ID,
     AlarmPolicy,
     AlarmRef,
@@ -46,9 +47,8 @@ from handsoff.model import (
     TestSuite,
     Wave,
 )
-from handsoff.spec.durations import parse_duration
+from handsoff.model.windows import DeploymentWindow
 from handsoff.spec.errors import SpecErrors, SpecIssue, child_path
-from handsoff.windows import DeploymentWindow
 
 RUNTIME_PLACEHOLDERS = frozenset({"commit"})
 # Deployer types that run their fields as written and so cannot take runtime placeholders.

@@ -16,7 +16,7 @@ import pendulum
 from airflow.exceptions import AirflowTimetableInvalid
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
-from handsoff.windows import HORIZON_DAYS, DeploymentWindow
+from handsoff.model.windows import HORIZON_DAYS, DeploymentWindow
 
 _DAY = timedelta(days=1)
 

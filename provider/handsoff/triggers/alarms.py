@@ -17,92 +17,28 @@ from typing import Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handsoff.hooks.cloudwatch import (
-    AlarmsNotFound,
-    CloudWatchAlarmHook,
-    backoff_delay,
+from handsoff.hooks.cloudwatch import AlarmsNotFound, CloudWatchAlarmHook, backoff_delay, is_retryable
+from handsoff.utils.alarms import (
+    BLOCKED,
+    CLEAR,
+    DONE,
+    NO_EVIDENCE,
+    blocker_verdict,
+    check_alarms,
+    check_datapoints,
     check_policy,
-    firing,
-    is_retryable,
+    evidence_verdict,
+    firing_message,
+    metric_label,
+    no_evidence_message,
+    parse_deadline,
 )
 
 T = TypeVar("T")
-_DATAPOINT_KEYS = {"namespace", "metric", "dimensions", "count", "region", "since"}
 
 
 class ReadFailed(Exception):
     """AWS could not be read: the retries ran out, or the error was not one that passes by waiting."""
-
-
-def parse_deadline(value: str, name: str) -> datetime:
-    """A time-zone-aware datetime from an ISO 8601 string; ValueError naming `name` otherwise."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an ISO 8601 timestamp: {value!r}") from err
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} must carry a time zone: {value!r}")
-    return moment
-
-
-def check_alarms(alarms: Any) -> None:
-    """`alarms` maps a region ("" for the connection's) to a list of alarm names."""
-    if not isinstance(alarms, Mapping) or not all(
-        isinstance(region, str)
-        and isinstance(names, list | tuple)
-        and all(n and isinstance(n, str) for n in names)
-        for region, names in alarms.items()
-    ):
-        raise ValueError(f"alarms must map a region to a list of alarm names: {alarms!r}")
-
-
-def check_datapoints(datapoints: Any, *, need_since: bool) -> None:
-    """{namespace, metric, count, dimensions?: {k: v}, region?, since (ISO; the triggers need it)}."""
-    if not isinstance(datapoints, Mapping):
-        raise ValueError(f"datapoints must be a mapping: {datapoints!r}")
-    required = {"namespace", "metric", "count"} | ({"since"} if need_since else set())
-    problems = [f"missing {key}" for key in sorted(required - datapoints.keys())]
-    problems += [f"unknown key {key}" for key in sorted(datapoints.keys() - _DATAPOINT_KEYS)]
-    count = datapoints.get("count")
-    if "count" in datapoints and (
-        isinstance(count, bool) or not isinstance(count, int | float) or count <= 0
-    ):
-        problems.append(f"count must be a positive number, not {count!r}")
-    if not isinstance(datapoints.get("dimensions", {}), Mapping):
-        problems.append("dimensions must map a dimension name to its value")
-    if problems:
-        raise ValueError(f"datapoints: {'; '.join(problems)}: {dict(datapoints)!r}")
-    if "since" in datapoints:
-        parse_deadline(datapoints["since"], "datapoints.since")
-
-
-def metric_label(datapoints: Mapping[str, Any]) -> str:
-    """``AWS/Lambda Invocations`` (for messages)."""
-    return f"{datapoints['namespace']} {datapoints['metric']}"
-
-
-def dimensions_label(datapoints: Mapping[str, Any]) -> str:
-    """`` (FunctionName=orders)``, or "" without dimensions (for messages)."""
-    dims = ", ".join(f"{k}={v}" for k, v in sorted(datapoints.get("dimensions", {}).items()))
-    return f" ({dims})" if dims else ""
-
-
-def firing_message(
-    kind: str, states: Mapping[str, Mapping[str, str]], insufficient_data: str
-) -> tuple[list[str], str]:
-    """Names of the alarms that count as ALARM under the policy, and a message naming each with its state.
-
-    `states` maps a region to {alarm name: state}; `kind` ("rollback", "blocker") leads each part.
-    """
-    parts, names = [], set()
-    for region, region_states in states.items():
-        for name in firing(region_states, insufficient_data):
-            state = region_states[name]
-            note = ", treated as ALARM" if state == "INSUFFICIENT_DATA" else ""
-            where = f" ({region})" if region else ""
-            parts.append(f"{kind} alarm {name} is in {state}{note}{where}")
-            names.add(name)
-    return sorted(names), "; ".join(parts)
 
 
 class CloudWatchAlarmTrigger(BaseTrigger):
@@ -310,9 +246,10 @@ class AlarmWatchTrigger(CloudWatchAlarmTrigger):
                 if self.datapoints is None:
                     break
                 seen = await self.retrying(f"read {metric_label(self.datapoints)}", self._metric_sum)
-                if seen >= self.datapoints["count"]:
+                verdict = evidence_verdict(seen, self.datapoints["count"], now, self._max_until)
+                if verdict == DONE:
                     break
-                if now >= self._max_until:
+                if verdict == NO_EVIDENCE:
                     return self._no_evidence(seen)
                 self.log.info(
                     "%s sum %g < %g: waiting", metric_label(self.datapoints), seen, self.datapoints["count"]
@@ -340,12 +277,11 @@ class AlarmWatchTrigger(CloudWatchAlarmTrigger):
 
     def _no_evidence(self, seen: float) -> TriggerEvent:
         dp = self.datapoints or {}
-        label, deadline = metric_label(dp), self._max_until.isoformat()
-        message = f"no evidence: {label} sum {seen:g} < {dp['count']:g} by {deadline}{dimensions_label(dp)}"
+        message = no_evidence_message(dp, seen, self._max_until.isoformat())
         return TriggerEvent(
             {
                 "status": "no_evidence",
-                "metric": label,
+                "metric": metric_label(dp),
                 "dimensions": dict(dp.get("dimensions", {})),
                 "seen": seen,
                 "count": dp["count"],
@@ -394,13 +330,15 @@ class BlockerTrigger(CloudWatchAlarmTrigger):
             started = datetime.now(UTC)
             states = await self.read_states()
             polls += 1
-            event = self.firing_event(states, "blocked", lead)
-            if event is None:
+            verdict = blocker_verdict(states, self.insufficient_data, datetime.now(UTC), self._timeout_at)
+            if verdict.outcome == CLEAR:
                 break
-            if datetime.now(UTC) >= self._timeout_at:
-                return event
-            if event.payload["alarms"] != blocked_by:
-                blocked_by = event.payload["alarms"]
+            if verdict.outcome == BLOCKED:
+                return TriggerEvent(
+                    {"status": "blocked", "alarms": verdict.alarms, "message": lead + verdict.message}
+                )
+            if verdict.alarms != blocked_by:
+                blocked_by = verdict.alarms
                 self.log.info("Blocked by %s", ", ".join(blocked_by))
             await self.sleep_until_next_poll(started, self._timeout_at)
         message = f"no blocker alarm in ALARM after {polls} poll(s)"

@@ -1,0 +1,1 @@
+"""Fixtures' helpers shared by the unit and system tests: repos, specs, moto, Airflow processes."""
