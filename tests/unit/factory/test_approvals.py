@@ -139,9 +139,12 @@ def test_rejected_approval_rolls_nothing_back():
     assert plan_rollback("all", waves, {}, {"prod.approval"}) == []
 
 
-def test_the_dag_serializes_with_approvals_and_links(dag):
+def test_the_dag_serializes_with_approvals_and_links(dag, monkeypatch):
     from airflow.serialization.serialized_objects import DagSerialization
 
+    # As the API server reads DAGs (links on). The flag is process-wide and Airflow turns it off when it
+    # reads a DAG the way the scheduler does (a dag.test() of another test on this worker).
+    monkeypatch.setattr(DagSerialization, "_load_operator_extra_links", True)
     data = DagSerialization.to_dict(dag)
     restored = DagSerialization.from_dict(data)
     assert restored.get_task("prod.approval").task_type == "DeploymentApprovalOperator"
