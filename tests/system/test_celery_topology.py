@@ -122,8 +122,8 @@ def _run(api: AirflowApi, run_id: str, commit: str, on_poll: Callable[[TIs], Non
         state = api.get(f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}")["state"]
         tis = _tis(api, run_id)
         for key, ti in tis.items():
-            if ti["state"] == "deferred":
-                deferred[key] = (ti["trigger"] or {}).get("classpath", "")
+            if ti["state"] == "deferred":  # the trigger row may show up a poll after the state
+                deferred[key] = (ti["trigger"] or {}).get("classpath") or deferred.get(key, "")
         if state in ("success", "failed"):
             ended = time.monotonic()
             return Run(run_id, state, ended - started, ended, tis, deferred)
