@@ -72,3 +72,34 @@ def bulk_alarms(
         )
         if state != "OK":
             backend.set_alarm_state(name, "test", None, state)
+
+
+class SerialMotoServer:
+    """A moto server over real HTTP that answers one request at a time, as S3 evaluates a conditional
+    write: atomically. (moto's threaded server checks a condition and writes in two steps, so racing
+    conditional PUTs could both pass there, which real S3 never lets happen.)"""
+
+    def __init__(self) -> None:
+        import threading
+
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        self._server = make_server(
+            "127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=False
+        )
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def connection(self) -> str:
+        """An Airflow AWS connection (JSON) pointing at this server."""
+        import json
+
+        extra = {"region_name": "us-east-1", "endpoint_url": self.url}
+        return json.dumps({"conn_type": "aws", "login": "test", "password": "test", "extra": extra})
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread."""
+        self._server.shutdown()
+        self._thread.join(timeout=10)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,14 +15,10 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from handsoff.store.objects import default_store_url
+
 MANIFEST = "manifest.json"
 _CHUNK = 1024 * 1024
-
-
-def default_store_url() -> str:
-    """The store used when a spec sets none: a folder under AIRFLOW_HOME."""
-    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return (Path(home).resolve() / "handsoff" / "artifacts").as_uri()
 
 
 def store_root(url: str | None, conn_id: str | None = None) -> ObjectStoragePath:
