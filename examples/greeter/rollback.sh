@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Rolls one greeter target back to what it ran before this pipeline run, or removes it
-# when nothing was deployed there before (HANDSOFF_PREVIOUS_ARTIFACT empty or unset).
+# Rolls one greeter target back to what it ran before this pipeline run, or removes it when nothing
+# ran there before (HANDSOFF_PREVIOUS_ARTIFACT and HANDSOFF_PREVIOUS_CURRENT empty). A version that ran
+# before handsoff (HANDSOFF_PREVIOUS_CURRENT, what current.sh printed) cannot be rebuilt here: refuse.
 set -euo pipefail
 
 : "${GREETER_FLEET_DIR:?GREETER_FLEET_DIR is not set: the folder that stands for the fleet}"
 : "${HANDSOFF_PIPELINE:?}" "${HANDSOFF_TARGET:?}"
 previous_artifact="${HANDSOFF_PREVIOUS_ARTIFACT:-}"
 previous_commit="${HANDSOFF_PREVIOUS_COMMIT:-}"
+previous_current="${HANDSOFF_PREVIOUS_CURRENT:-}"
+if [[ -z "${previous_artifact}" && -n "${previous_current}" ]]; then
+  echo "cannot restore ${previous_current}, which ran before handsoff: no artifact of it" >&2
+  exit 3
+fi
 
 pipeline_dir="${GREETER_FLEET_DIR}/${HANDSOFF_PIPELINE}"
 target_dir="${pipeline_dir}/${HANDSOFF_TARGET}"

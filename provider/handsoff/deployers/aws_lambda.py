@@ -1,7 +1,8 @@
 """The `lambda` deployer: new code → a published version → the alias, optionally through a canary share.
 
-The alias is what callers invoke, so "what runs" is the alias's version. A canary first sends
-`canary.percent` of the alias's traffic to the new version (RoutingConfig) and `promote` shifts the rest.
+The alias is what callers invoke, so "what runs" is the alias's version and its routing weights. A canary
+first sends `canary.percent` of the alias's traffic to the new version (RoutingConfig) and `promote`
+shifts the rest; a failed canary puts the alias back exactly as it was (`abort_canary`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handsoff.deployers.base import AwsDeployer, DeployContext
+from handsoff.deployers.base import AwsDeployer, DeployContext, RestoreImpossible
 from handsoff.model.durations import parse_duration
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class LambdaDeployer(AwsDeployer):
 
     type = "lambda"
     hook_class = "airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook"
+    location_fields = ("function", "alias", "region")
     #: bound on waiting for a code update (LastUpdateStatus) and for the published version to be active
     wait_timeout: ClassVar[timedelta] = timedelta(minutes=5)
     poll_seconds: ClassVar[int] = 5
@@ -41,6 +43,16 @@ class LambdaDeployer(AwsDeployer):
         canary = self.fields.get("canary")
         return parse_duration(canary["bake"]) if canary else None
 
+    def observe(self, ctx: DeployContext) -> dict[str, Any]:
+        """The alias's version and routing weights; `absent` when the function has no such alias."""
+        hook = self.hook(ctx)
+        function, alias = self._names(ctx)
+        found = self._alias(hook, function, alias)
+        if found is None:
+            return {**self._detail(hook, ctx, None), "absent": True}
+        routing = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return {**self._detail(hook, ctx, found["FunctionVersion"]), "routing": dict(routing)}
+
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Publish the artifact as a new version; point the alias at it, or give it the canary share."""
         hook = self.hook(ctx)
@@ -48,8 +60,6 @@ class LambdaDeployer(AwsDeployer):
         current = self._alias_version(hook, function, alias)
         version = self._publish(hook, function, ctx)
         detail = self._detail(hook, ctx, version)
-        if current is not None:
-            detail["before"] = self._detail(hook, ctx, current)
         canary = self.fields.get("canary")
         if canary is None:
             self._point(hook, function, alias, version)
@@ -69,29 +79,48 @@ class LambdaDeployer(AwsDeployer):
         carried = {k: detail[k] for k in ("previous_version", "before") if k in detail}
         return {**self._detail(hook, ctx, detail["version"]), **carried}
 
+    def abort_canary(self, ctx: DeployContext, detail: dict[str, Any]) -> None:
+        """Give the alias back to the version it served before the canary, with its routing as it was."""
+        hook = self.hook(ctx)
+        function, alias = self._names(ctx)
+        before = detail.get("before") or {}
+        routing = before.get("routing") if before.get("version") == detail["previous_version"] else None
+        self._point(hook, function, alias, detail["previous_version"], routing)
+
     def current_version(self, ctx: DeployContext) -> str | None:
         """The version the alias points at (None when there is no alias)."""
         return self._alias_version(self.hook(ctx), *self._names(ctx))
 
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
-        """Point the alias at ctx.previous's version, routing cleared; ctx.previous None: delete the alias.
+        """Point the alias at ctx.previous's version with its routing (none recorded: cleared); `absent`
+        (the alias did not exist before handsoff made it): delete the alias. Idempotent.
 
-        Without a previous deploy nothing served through the alias before this pipeline, so the alias is
-        removed (the function and its versions stay). Running it twice leaves the same state.
+        RestoreImpossible when the version to restore was deleted: the alias is left as it is.
         """
         hook = self.hook(ctx)
         function, alias = self._names(ctx)
-        if ctx.previous is None:
+        previous = ctx.previous.detail if ctx.previous is not None else {}
+        if previous.get("absent"):
             self._delete_alias(hook, function, alias)
             return self._detail(hook, ctx, None)
-        version = ctx.previous.detail.get("version")
+        version = previous.get("version")
         if not version:
-            raise ValueError(
-                f"the ledger entry of commit {ctx.previous.commit} has no Lambda version; "
+            raise RestoreImpossible(
+                f"the ledger entry to restore ({_what(ctx)}) has no Lambda version; "
                 f"cannot restore alias {alias!r} of function {function!r}"
             )
-        self._point(hook, function, alias, version)
+        self._require_version(hook, function, version)
+        self._point(hook, function, alias, version, previous.get("routing"))
         return self._detail(hook, ctx, version)
+
+    def _require_version(self, hook: LambdaHook, function: str, version: str) -> None:
+        try:
+            hook.conn.get_function_configuration(FunctionName=function, Qualifier=version)
+        except hook.conn.exceptions.ResourceNotFoundException:
+            raise RestoreImpossible(
+                f"version {version} of Lambda function {function!r} no longer exists in region "
+                f"{hook.conn_region_name}; nothing changed"
+            ) from None
 
     def _publish(self, hook: LambdaHook, function: str, ctx: DeployContext) -> str:
         if ctx.artifact is None:
@@ -114,8 +143,13 @@ class LambdaDeployer(AwsDeployer):
         self.wait(hook, waiter, failed, **kwargs)
 
     def _alias_version(self, hook: LambdaHook, function: str, alias: str) -> str | None:
+        found = self._alias(hook, function, alias)
+        return found["FunctionVersion"] if found else None
+
+    def _alias(self, hook: LambdaHook, function: str, alias: str) -> dict[str, Any] | None:
+        """The alias as Lambda describes it (None: the function has no such alias)."""
         try:
-            return hook.conn.get_alias(FunctionName=function, Name=alias)["FunctionVersion"]
+            return hook.conn.get_alias(FunctionName=function, Name=alias)
         except hook.conn.exceptions.ResourceNotFoundException:
             pass
         try:  # the alias is missing: is the function there at all?
@@ -145,6 +179,13 @@ class LambdaDeployer(AwsDeployer):
         with contextlib.suppress(hook.conn.exceptions.ResourceNotFoundException):
             hook.conn.delete_alias(FunctionName=function, Name=alias)
         log.info("Lambda %s: alias %s deleted", function, alias)
+
+
+def _what(ctx: DeployContext) -> str:
+    previous = ctx.previous
+    if previous is None:
+        return "none"
+    return f"commit {previous.commit[:12]}" if previous.commit else previous.note or "before handsoff"
 
 
 def _not_found(response: dict[str, Any] | None) -> bool:

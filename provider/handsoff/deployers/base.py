@@ -1,9 +1,12 @@
-"""The deployer interface: deploy a commit to a target, say what runs there, roll it back.
+"""The deployer interface: see what runs on a target, deploy a commit there, put back what ran before.
 
-`deploy` returns a JSON-serialisable `detail` (e.g. the Lambda version it published) that the ledger
-records with the commit; `rollback` reads the detail of `ctx.previous` to restore exactly that. A
-detail may carry `before`: the detail of what ran before the deploy (e.g. the alias's old version), which
-a rollback restores when the ledger has nothing older (the first deploy of a target by handsoff).
+`observe` says, before anything changes, what runs on the target as a restorable detail (the alias's
+version and routing, the stack's template and parameters, the service's task definition, the output of a
+command deployer's `current` command), `{"absent": true}` when nothing does, None when the deployer cannot
+tell. The deploy task records it as the deploy's `before`. `deploy` returns a JSON-serialisable `detail`
+(e.g. the Lambda version it published) that the ledger records with the commit; `rollback` restores
+exactly what `ctx.previous` (a deploy's detail, or a `before`) describes, or raises RestoreImpossible
+without changing anything when that is gone (a deleted version, an expired artifact).
 """
 
 from __future__ import annotations
@@ -48,16 +51,18 @@ class DeployContext:
 _RUNTIME_COMMIT = re.compile(r"\$\{commit\}")
 
 
+class RestoreImpossible(ValueError):
+    """What a rollback would restore is gone (or never known): nothing was changed."""
+
+
 class Deployer(ABC):
     """One deployer type. Subclasses are registered by `type` in handsoff.deployers.registry."""
 
     type: ClassVar[str]
     #: whether deploy/rollback run in a clean checkout of the commit (ctx.workdir)
     needs_checkout: ClassVar[bool] = False
-    #: whether `rollback` with nothing recorded before may run after a deploy that failed before the
-    #: ledger recorded anything (the command deployer's rollback then removes a half deployment; a cloud
-    #: deployer would remove what ran there before handsoff, so it leaves the target as it is)
-    rollback_unrecorded: ClassVar[bool] = False
+    #: the fields that say which resource the target is: a restore never goes to another one
+    location_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = dict(fields)
@@ -74,6 +79,17 @@ class Deployer(ABC):
         """Finish a canary deploy (shift all traffic); returns the detail to record."""
         return detail
 
+    def abort_canary(self, ctx: DeployContext, detail: dict[str, Any]) -> None:  # noqa: B027 (optional)
+        """Take a failed canary's traffic back: the target serves exactly what it served before."""
+
+    def observe(self, ctx: DeployContext) -> dict[str, Any] | None:
+        """What runs on the target now, restorable by `rollback`; None when the deployer cannot tell."""
+        return None
+
+    def location(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The resource a recorded deploy config points at (its `location_fields`)."""
+        return {name: config.get(name) for name in self.location_fields}
+
     @abstractmethod
     def deploy(self, ctx: DeployContext) -> dict[str, Any]:
         """Deploy ctx.commit to the target; return the detail the ledger records (JSON-serialisable)."""
@@ -84,7 +100,8 @@ class Deployer(ABC):
 
     @abstractmethod
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
-        """Restore what ctx.previous (and its detail) says ran before; remove the deployment when None."""
+        """Restore exactly what ctx.previous describes (`absent`: remove what handsoff created there);
+        RestoreImpossible, with nothing changed, when that cannot be done."""
 
 
 class AwsDeployer(Deployer):

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handsoff.deployers.base import AwsDeployer, DeployContext
+from handsoff.deployers.base import AwsDeployer, DeployContext, RestoreImpossible
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.cloud_formation import CloudFormationHook
@@ -33,6 +33,7 @@ class CloudFormationDeployer(AwsDeployer):
     type = "cloudformation"
     needs_checkout = True
     hook_class = "airflow.providers.amazon.aws.hooks.cloud_formation.CloudFormationHook"
+    location_fields = ("stack", "region")
     #: bound on each wait: the change set being created, the stack being created/updated/deleted
     wait_timeout: ClassVar[timedelta] = timedelta(hours=1)
     poll_seconds: ClassVar[int] = 10
@@ -42,8 +43,35 @@ class CloudFormationDeployer(AwsDeployer):
         stack = self.field("stack", ctx)
         body = self._template(ctx)
         parameters = {k: str(v) for k, v in (self.field("parameters", ctx) or {}).items()}
-        change_set = self._apply(self.hook(ctx), stack, body, parameters, ctx)
-        return {"stack": stack, "template_body": body, "parameters": parameters, "change_set": change_set}
+        hook = self.hook(ctx)
+        change_set = self._apply(hook, stack, body, parameters, ctx)
+        region = hook.conn_region_name
+        return {
+            "stack": stack,
+            "region": region,
+            "template_body": body,
+            "parameters": parameters,
+            "change_set": change_set,
+        }
+
+    def observe(self, ctx: DeployContext) -> dict[str, Any] | None:
+        """The stack's template body and parameters as they are; `absent` when there is no stack.
+
+        None (unknown) when a parameter is NoEcho: CloudFormation shows it as ****, so it could not be
+        put back exactly.
+        """
+        hook, stack = self.hook(ctx), self.field("stack", ctx)
+        where = {"stack": stack, "region": hook.conn_region_name}
+        if _status(hook, stack) in (None, "REVIEW_IN_PROGRESS"):
+            return {**where, "absent": True}
+        body = hook.conn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+        described = hook.conn.describe_stacks(StackName=stack)["Stacks"][0]
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+        if any(value == "****" for value in parameters.values()):
+            log.warning("CloudFormation stack %s has NoEcho parameters: what runs cannot be recorded", stack)
+            return None
+        text = body if isinstance(body, str) else json.dumps(body)  # boto3 parses JSON templates
+        return {**where, "template_body": text, "parameters": parameters}
 
     def current_version(self, ctx: DeployContext) -> str | None:
         """A fingerprint (sha256 prefix) of the stack's template; None when there is no stack."""
@@ -53,22 +81,22 @@ class CloudFormationDeployer(AwsDeployer):
         return _fingerprint(hook.conn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"])
 
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
-        """Re-apply ctx.previous's template and parameters; ctx.previous None: delete the stack.
+        """Re-apply ctx.previous's template and parameters; `absent` (the stack did not exist before
+        handsoff created it): delete the stack. Never deletes a stack it did not create.
 
-        Without a previous deploy the stack did not exist before this pipeline created it, so it is
-        deleted (with whatever resources it holds, unless their DeletionPolicy retains them).
+        RestoreImpossible, with the stack untouched, when no template is recorded or the stack is gone.
         """
         hook, stack = self.hook(ctx), self.field("stack", ctx)
-        if ctx.previous is None:
+        detail = ctx.previous.detail if ctx.previous is not None else {}
+        if detail.get("absent"):
             self._delete(hook, stack)
             return {"stack": stack, "deleted": True}
-        detail = ctx.previous.detail
         if "template_body" not in detail:
-            raise ValueError(
-                f"the ledger entry of commit {ctx.previous.commit} has no template of stack {stack!r}"
-            )
+            raise RestoreImpossible(f"no template of stack {stack!r} is recorded to restore; nothing changed")
         if _status(hook, stack) is None:
-            raise ValueError(f"CloudFormation stack {stack!r} not found in region {hook.conn_region_name}")
+            raise RestoreImpossible(
+                f"CloudFormation stack {stack!r} not found in region {hook.conn_region_name}"
+            )
         parameters = detail.get("parameters", {})
         change_set = self._apply(hook, stack, detail["template_body"], parameters, ctx)
         return {**detail, "change_set": change_set}

@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handsoff.deployers.base import AwsDeployer, DeployContext
+from handsoff.deployers.base import AwsDeployer, DeployContext, RestoreImpossible
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.ecs import EcsHook
@@ -23,6 +23,7 @@ class EcsDeployer(AwsDeployer):
 
     type = "ecs"
     hook_class = "airflow.providers.amazon.aws.hooks.ecs.EcsHook"
+    location_fields = ("cluster", "service", "region")
     #: bound on waiting for the service to be stable (boto's `services_stable` waiter)
     wait_timeout: ClassVar[timedelta] = timedelta(minutes=30)
     poll_seconds: ClassVar[int] = 15
@@ -40,9 +41,21 @@ class EcsDeployer(AwsDeployer):
         return {
             "cluster": cluster,
             "service": service,
+            "region": hook.conn_region_name,
             "task_definition": new,
             "previous_task_definition": old,
-            "before": {"cluster": cluster, "service": service, "task_definition": old},
+        }
+
+    def observe(self, ctx: DeployContext) -> dict[str, Any]:
+        """The task definition the service runs (an ECS service always runs one)."""
+        hook = self.hook(ctx)
+        cluster, service = self._names(ctx)
+        running = self._service(hook, cluster, service)["taskDefinition"]
+        return {
+            "cluster": cluster,
+            "service": service,
+            "region": hook.conn_region_name,
+            "task_definition": running,
         }
 
     def current_version(self, ctx: DeployContext) -> str | None:
@@ -52,23 +65,24 @@ class EcsDeployer(AwsDeployer):
     def rollback(self, ctx: DeployContext) -> dict[str, Any]:
         """Update the service back to ctx.previous's task definition and wait until it is stable.
 
-        An ECS service always runs some task definition, so with nothing recorded before
-        (ctx.previous None) there is nothing this deployer could restore: it raises ValueError.
+        RestoreImpossible, with the service untouched, when nothing is recorded, the service is gone or
+        the task definition is no longer ACTIVE (ECS refuses to run an INACTIVE one).
         """
         cluster, service = self._names(ctx)
-        if ctx.previous is None:
-            raise ValueError(
-                f"nothing recorded before for ECS service {service!r} in cluster {cluster!r} "
-                f"(target {ctx.target}); cannot restore a previous task definition"
-            )
-        previous = ctx.previous.detail.get("task_definition")
+        previous = ctx.previous.detail.get("task_definition") if ctx.previous is not None else None
         if not previous:
-            raise ValueError(
-                f"the ledger entry of commit {ctx.previous.commit} has no task definition; "
-                f"cannot restore ECS service {service!r} in cluster {cluster!r}"
+            raise RestoreImpossible(
+                f"no task definition recorded to restore ECS service {service!r} in cluster {cluster!r} "
+                f"(target {ctx.target})"
             )
         hook = self.hook(ctx)
-        self._service(hook, cluster, service)  # a clear error when the service is not there
+        try:
+            self._service(hook, cluster, service)
+        except ValueError as err:
+            raise RestoreImpossible(str(err)) from None
+        status = hook.conn.describe_task_definition(taskDefinition=previous)["taskDefinition"].get("status")
+        if status != "ACTIVE":
+            raise RestoreImpossible(f"task definition {previous} is {status}, not ACTIVE: ECS cannot run it")
         self._switch(hook, cluster, service, previous)
         return {"cluster": cluster, "service": service, "task_definition": previous}
 

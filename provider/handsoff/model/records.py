@@ -1,17 +1,21 @@
 """What the deployment ledger records per target, and the pure rules by which a deploy or rollback changes it.
 
 A target's record says what it runs now (`current`), what it ran before (`previous`) and everything that
-happened to it (`history`). `store.ledger` keeps one record per target; these functions decide its content.
+happened to it (`history`, complete: never capped). `store.ledger` keeps one record per target; these
+functions decide its content.
+
+A deploy records where and how it deployed (`config`: the resolved deployer, the target's fields, the AWS
+connection, the repository) and what ran there just before (`detail["before"]`, as the deployer saw it),
+so that a rollback restores those coordinates exactly, whatever the spec says by then.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-HISTORY_LIMIT = 100
 #: the note of the restore point made from a deployer's `before` (what ran before handsoff's first deploy)
 BEFORE_HANDSOFF = "as before handsoff's first deploy"
 
@@ -33,13 +37,25 @@ class LedgerEntry:
     #: on-demand rollbacks: who asked, and why
     requested_by: str = ""
     reason: str = ""
+    #: where and how the deploy was made: {"deploy": resolved deployer, "target": fields, "aws_conn_id",
+    #: "repo"} (empty in entries written before handsoff recorded it)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LedgerEntry:
+        """An entry as stored (keys this version does not know are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
     def before_handsoff(self) -> LedgerEntry | None:
-        """What ran before handsoff's first deploy, as the deployer recorded it in `detail["before"]`."""
+        """What ran before handsoff's first deploy, as the deployer recorded it in `detail["before"]`
+        (None when it is not known). A `before` with `absent` means nothing ran there."""
         before = self.detail.get("before")
         if not before:
             return None
-        return LedgerEntry(commit="", run_id="", time="", note=BEFORE_HANDSOFF, detail=before)
+        return LedgerEntry(
+            commit="", run_id="", time="", note=BEFORE_HANDSOFF, detail=before, config=self.config
+        )
 
 
 @dataclass(frozen=True)
@@ -67,13 +83,13 @@ class TargetRecord:
         doc = json.loads(text)
 
         def entry(d: dict[str, Any] | None) -> LedgerEntry | None:
-            return LedgerEntry(**d) if d else None
+            return LedgerEntry.from_dict(d) if d else None
 
         return cls(
             target=doc["target"],
             current=entry(doc.get("current")),
             previous=entry(doc.get("previous")),
-            history=tuple(LedgerEntry(**d) for d in doc.get("history", [])),
+            history=tuple(LedgerEntry.from_dict(d) for d in doc.get("history", [])),
         )
 
     def deployed(self, entry: LedgerEntry) -> TargetRecord:
@@ -86,18 +102,25 @@ class TargetRecord:
             target=self.target,
             current=entry,
             previous=self.previous if same else self.current,
-            history=(*self.history, entry)[-HISTORY_LIMIT:],
+            history=(*self.history, entry),
         )
 
+    def noted(self, entry: LedgerEntry) -> TargetRecord:
+        """The record with `entry` in its history only: something happened, what runs did not change
+        (a canary that failed and was reverted)."""
+        return TargetRecord(self.target, self.current, self.previous, (*self.history, entry))
+
     def rolled_back(self, entry: LedgerEntry) -> TargetRecord:
-        """The record after a rollback to `entry.commit` (empty commit: nothing runs there now)."""
-        restored = entry if entry.commit else None
-        previous = _deployed_before(self.history, entry.commit) if restored else None
+        """The record after a rollback to `entry`: a commit, what ran before handsoff (no commit, the
+        deployer's `before` as detail), or nothing (no commit and nothing, or `absent`, before)."""
+        nothing = not entry.commit and (not entry.detail or entry.detail.get("absent"))
+        restored = None if nothing else entry
+        previous = _deployed_before(self.history, entry.commit) if entry.commit else None
         return TargetRecord(
             target=self.target,
             current=restored,
             previous=previous,
-            history=(*self.history, entry)[-HISTORY_LIMIT:],
+            history=(*self.history, entry),
         )
 
 

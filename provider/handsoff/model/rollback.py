@@ -12,12 +12,12 @@ A pipeline's layout is a list of waves in deployment order, each
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from handsoff.model.pipeline import Pipeline, alarm_map
-from handsoff.model.records import LedgerEntry, TargetRecord
+from handsoff.model.records import BEFORE_HANDSOFF, LedgerEntry, TargetRecord
 
 SCOPES = ("target", "wave", "stage", "all")
 Layout = Sequence[Mapping[str, Any]]
@@ -25,6 +25,10 @@ Layout = Sequence[Mapping[str, Any]]
 
 class RollbackRequestError(ValueError):
     """A rollback request that cannot be carried out as asked; nothing was changed."""
+
+
+class RollbackRefused(RollbackRequestError):
+    """A target that cannot be restored exactly (what ran before is unknown or gone); left as it is."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,29 @@ def pipeline_layout(pipeline: Pipeline) -> list[dict[str, Any]]:
         for stage in pipeline.stages
         for wave in stage.waves
     ]
+
+
+def with_ledger_targets(layout: Layout, records: Sequence[TargetRecord]) -> list[dict[str, Any]]:
+    """`layout` plus the ledger's targets that the spec no longer names (renamed or removed), each in
+    the wave its current deploy recorded (a wave of its own when the spec has no such wave), with the
+    deployer and fields it was deployed with: the ledger alone is enough to roll them back."""
+    waves = [dict(w, targets=list(w["targets"])) for w in layout]
+    named = {t["fields"]["name"] for w in waves for t in w["targets"]}
+    for record in records:
+        current = record.current
+        if record.target in named or current is None or not current.config:
+            continue
+        config = current.config
+        target = {"fields": dict(config.get("target") or {"name": record.target}), "deploy": config["deploy"]}
+        target["fields"]["name"] = record.target
+        target["alarms"] = {}
+        key = {"stage": current.stage or "-", "wave": current.wave or "-"}
+        wave = next((w for w in waves if wave_key(w) == wave_key(key)), None)
+        if wave is None:
+            wave = {**key, "targets": []}
+            waves.append(wave)
+        wave["targets"].append(target)
+    return waves
 
 
 def wave_key(wave: Mapping[str, Any]) -> str:
@@ -133,32 +160,65 @@ class Restore:
 
 def earlier_version(record: TargetRecord) -> LedgerEntry | None:
     """What ran on the target before its current version: the previous deploy, else what ran before
-    handsoff's first deploy (the deployer's `before`); None when nothing is known."""
+    handsoff's first deploy (the deployer's `before`; `absent` when nothing did); None when unknown."""
     if record.previous is not None:
         return record.previous
     return record.current.before_handsoff() if record.current is not None else None
 
 
+def _unknown(target: str, running: str) -> RollbackRefused:
+    return RollbackRefused(
+        f"cannot roll back target {target}: it runs {running}, the first version handsoff deployed there, "
+        "and what ran before is unknown (give a command deployer a `current` command that prints what runs "
+        "there, so that handsoff records it); not removing what handsoff did not create: left as it is"
+    )
+
+
+def restore_problem(record: TargetRecord, artifact_stored: Callable[[str], bool]) -> str | None:
+    """Why a rollback of the target would be refused now (None: it can be rolled back, or runs nothing).
+
+    `artifact_stored(commit)` says whether the store still holds a commit's artifact (a command deployer
+    restores from it; cloud deployers restore from what the ledger recorded).
+    """
+    current = record.current
+    if current is None:
+        return None
+    earlier = earlier_version(record)
+    if earlier is None:
+        return "what ran before handsoff's first deploy is unknown: a rollback would refuse"
+    kind = (earlier.config.get("deploy") or current.config.get("deploy") or {}).get("type")
+    if earlier.commit and kind == "command" and not artifact_stored(earlier.commit):
+        return f"the artifact of {earlier.commit[:12]}, its earlier version, is gone: a rollback would refuse"
+    return None
+
+
 def automatic_restore(
-    record: TargetRecord, run_id: str, deploy_failed: bool, remove_unrecorded: bool
+    record: TargetRecord, run_id: str, deploy_failed: bool, mark_before: dict[str, Any] | None = None
 ) -> Restore:
     """What run `run_id`'s automatic rollback does to the target of `record`.
 
-    A target this run deployed goes back to its earlier version (nothing known: its deployment is
-    removed). A target whose deploy failed part-way, before the ledger recorded it, gets back what the
-    ledger says runs there (nothing recorded: removed only when the deployer can, `remove_unrecorded`).
+    A target this run deployed goes back to its earlier version. A target whose deploy failed part-way,
+    before the ledger recorded it, gets back what the ledger says runs there, or on its first deploy what
+    the deploy saw there before it changed anything (`mark_before`, from its in-flight mark). Raises
+    RollbackRefused when that is not known: handsoff never removes what it did not create.
     """
     current = record.current
     mine = current is not None and current.run_id == run_id
     if mine and current.action == "rollback":
         return Restore(False, why="already rolled back by this run")
     if mine:
-        return Restore(True, earlier_version(record))
+        earlier = earlier_version(record)
+        if earlier is None:
+            raise _unknown(record.target, current.commit[:12])
+        return Restore(True, earlier)
     if not deploy_failed:
         return Restore(False, why="not changed by this run")
-    if current is None and not remove_unrecorded:
-        return Restore(False, why="its deploy failed and nothing is recorded before; left as it is")
-    return Restore(True, current, why="its deploy failed part-way")
+    if current is not None:
+        return Restore(True, current, why="its deploy failed part-way: back to what the ledger records")
+    if mark_before is None:
+        raise _unknown(record.target, "what its failed first deploy left")
+    before = LedgerEntry(commit="", run_id="", time="", note=BEFORE_HANDSOFF, detail=mark_before)
+    return Restore(True, before, why="its first deploy failed part-way: back to what ran before")
 
 
 def requested_restore(record: TargetRecord, to: str | None, run_id: str) -> Restore:
@@ -191,8 +251,7 @@ def restore_point(record: TargetRecord, to: str | None) -> LedgerEntry | None:
         return earlier
     raise RollbackRequestError(
         f"target {record.target} has no earlier version in the ledger (it runs {current.commit[:12]}, "
-        "the first "
-        "version handsoff deployed there); nothing to go back to"
+        "the first version handsoff deployed there, and what ran before is unknown); nothing to go back to"
     )
 
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from handsoff.model.pipeline import Pipeline
+from handsoff.model.pipeline import DEFAULT_AWS_CONN_ID, Pipeline
 from handsoff.spec.errors import SpecErrors, SpecIssue, json_path, path_parts, path_sort_key
 from handsoff.spec.files import find_spec_files, read_spec, specs_root_for
-from handsoff.spec.resolve import resolve_pipeline
+from handsoff.spec.resolve import resolve_pipeline, resolve_repo
 from handsoff.spec.templates import Origins, TemplateSet, layer_path, merge
 from handsoff.spec.validate import schema_issues, semantic_issues
 
@@ -197,3 +197,41 @@ def _combine(outcomes: Iterable[_Outcome]) -> LoadResult:
         result.errors += outcome.issues
     result.errors = list(dict.fromkeys(result.errors))
     return result
+
+
+@dataclass(frozen=True)
+class RollbackEssentials:
+    """What a rollback needs of a pipeline whose spec is broken: where its ledger is and how to reach it."""
+
+    pipeline: str
+    spec_file: str
+    artifact_store: str | None
+    aws_conn_id: str
+    repo: str
+
+
+def rollback_essentials(path: Path, specs_root: Path | str) -> RollbackEssentials | None:
+    """The pipeline id, store, connection and repository of a spec that does not load, taken from the file
+    merged over whatever of its templates still loads (None when even the id is not there).
+
+    A broken spec must not take away the ability to roll back: the ledger records everything else.
+    """
+    try:
+        document = read_spec(path)
+    except SpecErrors:
+        return None
+    merged: dict[str, Any] = {}
+    layers, _ = TemplateSet(specs_root).layers(path, document)
+    for layer in [*layers, None]:
+        try:
+            merged, _ = merge(merged, document if layer is None else layer.document or {}, str(path))
+        except (RecursionError, TypeError, AttributeError):
+            continue
+    pipeline, store = merged.get("pipeline"), (merged.get("artifacts") or {}).get("store")
+    conn, repo = merged.get("aws_conn_id", DEFAULT_AWS_CONN_ID), (merged.get("source") or {}).get("repo", "")
+    if not isinstance(pipeline, str) or not pipeline or not all(isinstance(v, str) for v in (conn, repo)):
+        return None
+    store = store if isinstance(store, str) else None
+    return RollbackEssentials(
+        pipeline, str(path), store, conn, resolve_repo(repo, specs_root) if repo else ""
+    )

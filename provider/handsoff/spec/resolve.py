@@ -353,11 +353,15 @@ def _build(build: dict[str, Any]) -> Build:
     return Build(build["artifact"], steps, coverage)
 
 
-def _source(source: dict[str, Any], specs_root: Path | str) -> Source:
+def resolve_repo(repo: str, specs_root: Path | str) -> str:
     """A relative repo path resolves against the specs root; URLs and absolute paths stay."""
-    repo = source["repo"]
     if not (_REMOTE_REPO.match(repo) or os.path.isabs(repo)):
-        repo = os.path.normpath(os.path.join(os.path.abspath(specs_root), repo))
+        return os.path.normpath(os.path.join(os.path.abspath(specs_root), repo))
+    return repo
+
+
+def _source(source: dict[str, Any], specs_root: Path | str) -> Source:
+    repo = resolve_repo(source["repo"], specs_root)
     review = source.get("review", {})
     return Source(
         repo,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handsoff.deployers.base import DeployContext
+from handsoff.deployers.base import DeployContext, RestoreImpossible
 from handsoff.deployers.registry import get_deployer
 from handsoff.model.records import LedgerEntry
 
@@ -85,9 +85,8 @@ def test_deploy_points_the_alias_at_a_version_with_the_new_code(lam, tmp_path: P
     new = _zip(tmp_path, "c2")
     detail = deployer.deploy(_ctx("c2", new, _entry("c1", first)))
 
-    before = {"function": "orders", "alias": "live", "version": first["version"], "region": REGION}
     expected = {"function": "orders", "alias": "live", "version": detail["version"], "region": REGION}
-    assert detail == {**expected, "before": before}  # `before`: what a first rollback restores
+    assert detail == expected
     assert detail["version"] != first["version"]
     assert _alias(lam)["FunctionVersion"] == detail["version"]
     assert _code_of(lam, detail["version"]) == _sha(new)
@@ -128,7 +127,6 @@ def test_canary_splits_traffic_then_promote_shifts_all_of_it(lam, tmp_path: Path
         "version": new,
         "region": REGION,
         "previous_version": first["version"],
-        "before": {"function": "orders", "alias": "live", "version": first["version"], "region": REGION},
     }
     assert _alias(lam)["FunctionVersion"] == new
     assert _weights(lam) == {}
@@ -146,10 +144,54 @@ def test_rollback_during_a_canary_clears_the_routing(lam, tmp_path: Path):
     assert _weights(lam) == {}
 
 
-def test_rollback_with_nothing_before_deletes_the_alias_twice(lam, tmp_path: Path):
+def test_observe_sees_the_alias_version_and_routing_or_its_absence(lam, tmp_path: Path):
     deployer = get_deployer(SPEC)
     ctx = _ctx("c1", _zip(tmp_path, "c1"))
+    assert deployer.observe(ctx) == {
+        "function": "orders",
+        "alias": "live",
+        "version": None,
+        "region": REGION,
+        "absent": True,
+    }
+    lam.publish_version(FunctionName="orders")
+    lam.create_alias(
+        FunctionName="orders",
+        Name="live",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    assert deployer.observe(ctx) == {
+        "function": "orders",
+        "alias": "live",
+        "version": "1",
+        "region": REGION,
+        "routing": {},
+    }
+
+
+def test_a_failed_canary_gives_the_alias_back_as_it_was(lam, tmp_path: Path):
+    lam.publish_version(FunctionName="orders")
+    lam.create_alias(FunctionName="orders", Name="live", FunctionVersion="1")  # made outside handsoff
+    deployer = get_deployer(CANARY)
+    ctx = _ctx("c2", _zip(tmp_path, "c2"))
+    before = deployer.observe(ctx)
+    canary = {**deployer.deploy(ctx), "before": before}
+    assert _weights(lam) == {canary["version"]: 0.1}
+
+    deployer.abort_canary(ctx, canary)
+
+    assert (_alias(lam)["FunctionVersion"], _weights(lam)) == ("1", {})
+
+
+def test_rollback_past_the_first_deploy_restores_what_ran_before_or_deletes_an_alias_handsoff_made(
+    lam, tmp_path: Path
+):
+    deployer = get_deployer(SPEC)
+    ctx = _ctx("c1", _zip(tmp_path, "c1"))
+    absent = deployer.observe(ctx)
     deployer.deploy(ctx)
+    ctx = _ctx("c1", tmp_path / "c1" / "app.zip", _entry("", absent))
 
     for _ in range(2):
         assert deployer.rollback(ctx)["version"] is None
@@ -160,8 +202,21 @@ def test_rollback_with_nothing_before_deletes_the_alias_twice(lam, tmp_path: Pat
 
 def test_rollback_needs_a_version_in_the_previous_entry(lam, tmp_path: Path):
     ctx = _ctx("c2", _zip(tmp_path, "c2"), _entry("c1", {}))
-    with pytest.raises(ValueError, match="commit c1 has no Lambda version"):
+    with pytest.raises(RestoreImpossible, match=r"\(commit c1\) has no Lambda version"):
         get_deployer(SPEC).rollback(ctx)
+
+
+def test_a_version_that_was_deleted_is_not_restored_and_the_alias_stays(lam, tmp_path: Path):
+    deployer = get_deployer(SPEC)
+    first = deployer.deploy(_ctx("c1", _zip(tmp_path, "c1")))
+    second = deployer.deploy(_ctx("c2", _zip(tmp_path, "c2")))
+    lam.delete_function(FunctionName="orders", Qualifier=first["version"])
+
+    with pytest.raises(
+        RestoreImpossible, match=f"version {first['version']} of Lambda function 'orders' no longer"
+    ):
+        deployer.rollback(_ctx("c2", tmp_path / "c2" / "app.zip", _entry("c1", first)))
+    assert _alias(lam)["FunctionVersion"] == second["version"]
 
 
 @pytest.mark.parametrize(
@@ -177,4 +232,4 @@ def test_a_missing_function_is_named(lam, tmp_path: Path, fields: dict[str, str]
     with pytest.raises(ValueError, match=message):
         deployer.deploy(ctx)
     with pytest.raises(ValueError, match=message):
-        deployer.rollback(ctx)
+        deployer.observe(ctx)

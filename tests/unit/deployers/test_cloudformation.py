@@ -138,10 +138,13 @@ def test_rollback_restores_exactly_the_previous_template_and_parameters_twice(aw
         assert deployer.current_version(ctx) == version
 
 
-def test_rollback_with_nothing_before_deletes_the_stack_twice(cfn, tmp_path: Path):
+def test_a_stack_handsoff_created_is_deleted_by_a_rollback_past_its_first_deploy(cfn, tmp_path: Path):
     deployer = get_deployer(SPEC)
     ctx = _ctx("c1", _artifact(tmp_path, "c1", _template("a")))
+    absent = deployer.observe(ctx)
+    assert absent == {"stack": "orders", "region": "us-east-1", "absent": True}
     deployer.deploy(ctx)
+    ctx = _ctx("c1", tmp_path / "c1" / "app.zip", _entry("", absent))
 
     for _ in range(2):
         assert deployer.rollback(ctx) == {"stack": "orders", "deleted": True}

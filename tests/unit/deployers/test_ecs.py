@@ -89,9 +89,15 @@ def test_deploy_runs_a_new_revision_with_only_the_image_changed(ecs):
     assert detail == {
         "cluster": "shop",
         "service": "orders",
+        "region": "us-east-1",
         "task_definition": new,
         "previous_task_definition": old,
-        "before": {"cluster": "shop", "service": "orders", "task_definition": old},
+    }
+    assert deployer.observe(_ctx("c2")) == {
+        "cluster": "shop",
+        "service": "orders",
+        "region": "us-east-1",
+        "task_definition": new,
     }
     before, after = _definition(ecs, old), _definition(ecs, new)
     app, envoy = after["taskDefinition"]["containerDefinitions"]
@@ -125,7 +131,7 @@ def test_rollback_restores_exactly_the_previous_task_definition_twice(ecs):
 
 def test_rollback_with_nothing_recorded_before_is_an_error(ecs):
     with pytest.raises(
-        ValueError, match="nothing recorded before for ECS service 'orders' in cluster 'shop'"
+        ValueError, match="no task definition recorded to restore ECS service 'orders' in cluster 'shop'"
     ):
         get_deployer(SPEC).rollback(_ctx("c1"))
 

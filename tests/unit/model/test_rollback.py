@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 from handsoff.model.records import LedgerEntry, TargetRecord
 from handsoff.model.rollback import (
+    RollbackRefused,
     RollbackRequestError,
     automatic_restore,
     earlier_version,
     failed_tasks,
     plan_rollback,
     requested_restore,
+    restore_problem,
 )
 
 WAVES = [
@@ -63,7 +65,7 @@ def _record(*entries: LedgerEntry) -> TargetRecord:
 def test_a_target_this_run_deployed_goes_back_to_its_previous_version():
     record = _record(_entry("aaa", "r1"), _entry("bbb", "r2"))
 
-    decision = automatic_restore(record, "r2", deploy_failed=False, remove_unrecorded=False)
+    decision = automatic_restore(record, "r2", deploy_failed=False)
 
     assert decision.change and decision.to.commit == "aaa"
 
@@ -72,33 +74,68 @@ def test_on_a_first_deploy_the_deployers_before_is_the_earlier_version():
     before = {"function": "orders", "version": "1"}
     record = _record(_entry("aaa", "r1", before=before))
 
-    decision = automatic_restore(record, "r1", deploy_failed=False, remove_unrecorded=False)
+    decision = automatic_restore(record, "r1", deploy_failed=False)
 
     assert decision.to.detail == before and decision.to.note == "as before handsoff's first deploy"
     assert earlier_version(record) == decision.to
 
 
+def test_a_first_deploy_with_nothing_known_before_is_refused_never_removed():
+    record = _record(_entry("aaa", "r1"))  # a deployer that could not say what ran there
+
+    with pytest.raises(RollbackRefused, match="what ran before is unknown .* not removing what handsoff did"):
+        automatic_restore(record, "r1", deploy_failed=False)
+    with pytest.raises(RollbackRefused, match="its failed first deploy left"):
+        automatic_restore(TargetRecord("t1"), "r2", deploy_failed=True, mark_before=None)
+
+
 @pytest.mark.parametrize(
-    ("record", "deploy_failed", "remove_unrecorded", "change", "to"),
+    ("record", "deploy_failed", "mark_before", "change", "to"),
     [
-        (_record(_entry("aaa", "r1")), False, True, False, None),  # not changed by this run
-        (_record(_entry("aaa", "r1")), True, False, True, "aaa"),  # failed part-way: put back what runs
-        (TargetRecord("t1"), True, False, False, None),  # failed, nothing recorded: left as it is
-        (TargetRecord("t1"), True, True, True, None),  # ... unless the deployer can remove it
+        (_record(_entry("aaa", "r1")), False, None, False, None),  # not changed by this run
+        (_record(_entry("aaa", "r1")), True, None, True, "aaa"),  # failed part-way: put back what runs
+        (TargetRecord("t1"), True, {"absent": True}, True, ""),  # first deploy failed: back to what ran
         (
             _record(_entry("aaa", "r0"), _entry("bbb", "r2"), _entry("aaa", "r2", "rollback")),
             False,
-            False,
+            None,
             False,
             None,
         ),
     ],
 )
-def test_what_the_automatic_rollback_does_to_a_target(record, deploy_failed, remove_unrecorded, change, to):
-    decision = automatic_restore(record, "r2", deploy_failed, remove_unrecorded)
+def test_what_the_automatic_rollback_does_to_a_target(record, deploy_failed, mark_before, change, to):
+    decision = automatic_restore(record, "r2", deploy_failed, mark_before)
 
     assert decision.change is change
     assert (decision.to.commit if decision.to else None) == to
+
+
+def test_a_rollback_past_handsoffs_first_deploy_records_what_runs_then():
+    before = {"function": "orders", "version": "1"}
+    record = _record(_entry("aaa", "r1", before=before))
+    back = LedgerEntry(commit="", run_id="r1", time="t", action="rollback", detail=before)
+    nothing = LedgerEntry(commit="", run_id="r1", time="t", action="rollback", detail={"absent": True})
+
+    assert record.rolled_back(back).current == back  # it runs version 1 again, not "nothing"
+    assert record.rolled_back(nothing).current is None
+
+
+def test_a_restore_problem_is_named_before_a_rollback_is_asked_for():
+    command = {"deploy": {"type": "command"}}
+    good = LedgerEntry(commit="aaa", run_id="r1", time="t", config=command)
+    record = (
+        TargetRecord("t1")
+        .deployed(good)
+        .deployed(LedgerEntry(commit="bbb", run_id="r2", time="t", config=command))
+    )
+
+    assert restore_problem(record, lambda commit: True) is None
+    assert "the artifact of aaa, its earlier version, is gone" in restore_problem(
+        record, lambda commit: False
+    )
+    assert "unknown" in restore_problem(TargetRecord("t1").deployed(good), lambda commit: True)
+    assert restore_problem(TargetRecord("t1"), lambda commit: False) is None
 
 
 def test_an_on_demand_rollback_goes_back_to_the_previous_version_or_a_named_one():
