@@ -51,7 +51,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> ExampleFleet:
     spec = json.loads((EXAMPLES_SPECS / f"{PIPELINE}.json").read_text())
     spec["artifacts"] = {"store": f"s3://{BUCKET}/handsoff"}
     hold = f'if [ -e "$GREETER_FLEET_DIR/{HOLD}" ]; then sleep 20; fi'
-    gamma_deploy = {"type": "command", "deploy": f"./deploy.sh && {hold}", "rollback": "./rollback.sh"}
+    gamma_deploy = {
+        "type": "command",
+        "deploy": f"./deploy.sh && {hold}",
+        "rollback": "./rollback.sh",
+        "current": "./current.sh",
+    }
     spec["stages"].append({"name": "gamma", "deploy": {**gamma_deploy, "timeout": "5m"}})
     (specs / f"{PIPELINE}.json").write_text(json.dumps(spec, indent=2))
     repo = make_service_repo(root / ".demo" / "git" / "greeter.git")  # the template's source.repo
@@ -139,10 +144,10 @@ def _states(tis: TIs) -> dict[str, str | None]:
 
 
 def _ledger(target: str) -> dict[str, Any]:
-    from handsoff.store.artifacts import store_root
     from handsoff.store.ledger import Ledger
+    from handsoff.store.objects import object_store
 
-    record = Ledger(store_root(f"s3://{BUCKET}/handsoff", "aws_default"), PIPELINE).read(target)
+    record = Ledger(object_store(f"s3://{BUCKET}/handsoff", "aws_default"), PIPELINE).read(target)
     return json.loads(record.to_json())
 
 

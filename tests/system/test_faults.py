@@ -161,7 +161,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     store = root / "store"
     spec["artifacts"] = {"store": store.as_uri()}
     hold = f'if [ -e "$GREETER_FLEET_DIR/{HOLD}" ]; then sleep 20; fi'
-    prod_deploy = {"type": "command", "deploy": f"./deploy.sh && {hold}", "rollback": "./rollback.sh"}
+    prod_deploy = {
+        "type": "command",
+        "deploy": f"./deploy.sh && {hold}",
+        "rollback": "./rollback.sh",
+        "current": "./current.sh",
+    }
     spec["stages"].append({"name": "prod", "deploy": {**prod_deploy, "timeout": "5m"}})
     (specs / f"{PIPELINE}.json").write_text(json.dumps(spec, indent=2))
     repo = make_service_repo(root / ".demo" / "git" / "greeter.git")  # the template's source.repo

@@ -148,7 +148,10 @@ def test_triggering_the_same_commit_twice_makes_one_run(capsys, server: Server):
     )
 
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert proc.stdout == f"run merge-{sha[:12]} already exists for {sha[:12]}; not triggered again\n"
+    assert proc.stdout == (
+        f"run merge-{sha[:12]} already exists for {sha[:12]}; not triggered again "
+        "(to deploy it again: --again --reason TEXT)\n"
+    )
     assert server.run_ids() == before
     assert sum(run_id == f"merge-{sha[:12]}" for run_id in before) == 1
 

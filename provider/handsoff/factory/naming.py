@@ -6,7 +6,7 @@ assume them. No Airflow here: the CLI reads the DAG and run id rules too.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 #: the start date of every handsoff DAG (runs are triggered or scheduled by window, never caught up)
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,12 +28,17 @@ COMMIT_XCOM = "commit"
 RUN_COMMIT = f"{{{{ ti.xcom_pull(task_ids='{SOURCE_TASK}', key='{COMMIT_XCOM}') }}}}"
 RUN_COMMIT_SHORT = f"{{{{ (ti.xcom_pull(task_ids='{SOURCE_TASK}', key='{COMMIT_XCOM}') or '')[:12] }}}}"
 
-# The on-demand rollback DAG: plan → stop_deployments → <stage>.<wave>.restore … → report
+# The on-demand rollback DAG: plan → stop_deployments → restore → report → release
 ROLLBACK_SUFFIX = "__rollback"
 PLAN_TASK = "plan"
 STOP_TASK = "stop_deployments"
 RESTORE_TASK = "restore"
 REPORT_TASK = "report"
+RELEASE_TASK = "release"
+
+#: task ids of the deployment DAG that change targets, and of its automatic rollback (for stop_deployments)
+DEPLOY_TASK_PATTERN = r"(.+\.)?deploy_[^.]+"
+ROLLBACK_TASKS_PATTERN = rf"{ROLLBACK_PLAN_TASK}|{ROLLBACK_GROUP}\..+|{OUTCOME_TASK}"
 
 #: run ids of runs started for a merged commit (`handsoff trigger`, the git hook): one run per commit
 MERGE_RUN_PREFIX = "merge-"
@@ -74,6 +79,18 @@ def merge_run_id(sha: str) -> str:
     return f"{MERGE_RUN_PREFIX}{sha[:12]}"
 
 
+def again_run_id(sha: str, at: datetime) -> str:
+    """The run id of an explicit request to deploy a commit again: ``again-<sha12>-<UTC time>``."""
+    return f"again-{sha[:12]}-{at.astimezone(UTC):%Y%m%dT%H%M%S}"
+
+
+#: the execution_timeout of a task that sets none (its own work in a worker; waiting deferred is not counted)
+TASK_TIMEOUT = timedelta(hours=1)
+#: deploys and restores wait for AWS (a CloudFormation change set: up to an hour, twice)
+DEPLOY_TIMEOUT = timedelta(hours=2)
+
+
 def default_args(owners: tuple[str, ...]) -> dict[str, object]:
-    """The default args of a handsoff DAG: its owners (or "handsoff"), no retries unless a task says so."""
-    return {"owner": ", ".join(owners) or "handsoff", "retries": 0}
+    """The default args of a handsoff DAG: its owners (or "handsoff"), no retries unless a task says so,
+    and an execution_timeout, so that no task can hang a run (and its rollback) for ever."""
+    return {"owner": ", ".join(owners) or "handsoff", "retries": 0, "execution_timeout": TASK_TIMEOUT}

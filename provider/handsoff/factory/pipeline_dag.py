@@ -20,6 +20,7 @@ from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, cross_downstream
 
 from handsoff.factory import naming
 from handsoff.factory.doc import pipeline_doc
+from handsoff.hooks.shell import DEFAULT_TIMEOUT
 from handsoff.model.durations import format_duration
 from handsoff.model.pipeline import (
     AlarmPolicy,
@@ -43,6 +44,7 @@ from handsoff.sensors.bake import BakeSensor
 from handsoff.sensors.blocker import BlockerSensor
 from handsoff.sensors.window import DeploymentWindowSensor
 from handsoff.timetables.window import DeploymentWindowTimetable
+from handsoff.utils.deferral import deferral_timeout
 
 Tasks = Sequence[Any]  # operators or mapped operators
 
@@ -119,6 +121,7 @@ class _PipelineGraph:
             steps=[_step_args(s.name, s.command, s.timeout) for s in self.pipeline.build.steps],
             artifact=self.pipeline.build.artifact,
             coverage=_coverage_args(self.pipeline),
+            execution_timeout=_build_timeout(self.pipeline),
             **self.deploying,
         )
         self.tasks.append(source)
@@ -247,6 +250,7 @@ class _PipelineGraph:
             alarms=alarm_map(target.rollback_alarms),
             poll_seconds=wave.alarm_policy.poll.total_seconds(),
             insufficient_data=wave.alarm_policy.insufficient_data,
+            execution_timeout=naming.DEPLOY_TIMEOUT,
             **self.deploying,
         )
         self.tasks.append(task)
@@ -264,6 +268,13 @@ class _PipelineGraph:
             insufficient_data=policy.insufficient_data,
             datapoints=_datapoints(evidence, in_scope),
             max_seconds=int(evidence.max.total_seconds()) if evidence else None,
+            pipeline=self.pipeline.id,
+            store=self.pipeline.artifact_store,
+            commit=naming.RUN_COMMIT,
+        )
+        # a short bake waits in the worker: its whole wait counts towards the execution timeout
+        task.execution_timeout = max(
+            naming.TASK_TIMEOUT, deferral_timeout(timedelta(seconds=task.max_bake_seconds))
         )
         self.tasks.append(task)
         return task
@@ -276,6 +287,7 @@ class _PipelineGraph:
             command=suite.command,
             shard_total=suite.shards,
             timeout=format_duration(suite.timeout) if suite.timeout else None,
+            execution_timeout=deferral_timeout(suite.timeout or DEFAULT_TIMEOUT),
             **self.deploying,
         ).expand(shard_index=list(range(suite.shards)))
         self.tasks.append(task)
@@ -290,6 +302,10 @@ class _PipelineGraph:
             plan=plan,
             outcome_task=outcome.task_id,
             trigger_rule=TriggerRule.ALL_DONE,
+            pipeline=self.pipeline.id,
+            commit=naming.RUN_COMMIT,
+            store=self.pipeline.artifact_store,
+            aws_conn_id=self.pipeline.aws_conn_id,
         )
         self.tasks >> planner
         previous = None
@@ -314,6 +330,7 @@ class _PipelineGraph:
                     retries=self.pipeline.rollback_retries,
                     retry_delay=self.pipeline.rollback_retry_delay,
                     retry_exponential_backoff=2.0,
+                    execution_timeout=naming.DEPLOY_TIMEOUT,
                     **self.deploying,
                 )
                 planner >> task
@@ -353,6 +370,13 @@ def _datapoints(evidence: BakeEvidence | None, in_scope: list[Target]) -> dict[s
 
 def _step_args(name: str, command: str, timeout: Any) -> dict[str, Any]:
     return {"name": name, "command": command, "timeout": format_duration(timeout) if timeout else None}
+
+
+def _build_timeout(pipeline: Pipeline) -> timedelta:
+    """Every build step's timeout (the default where a step sets none), the coverage run's, a margin."""
+    steps = [step.timeout or DEFAULT_TIMEOUT for step in pipeline.build.steps]
+    coverage = [DEFAULT_TIMEOUT] if pipeline.build.coverage else []
+    return deferral_timeout(sum(steps + coverage, timedelta(0)))
 
 
 def _coverage_args(pipeline: Pipeline) -> dict[str, Any] | None:

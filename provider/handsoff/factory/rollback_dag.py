@@ -1,98 +1,111 @@
 """The on-demand rollback DAG of a pipeline: `<pipeline>__rollback`, triggered by people, never scheduled.
 
-plan → stop_deployments → <stage>.<wave>.restore, newest wave first → report
+plan → stop_deployments → restore → report, and release (whatever happened)
 
-`plan` validates the request (DAG params: the UI's trigger form, or `handsoff rollback`) and branches to
-the chosen waves' `restore` tasks; `stop_deployments` stops an in-flight deployment of the pipeline first
-(see handsoff.sensors.stop_deployments). No window gate and no bake: a rollback is never held.
+`plan` validates the request (DAG params: the UI's trigger form, or `handsoff rollback`) against the spec's
+layout and the ledger; `stop_deployments` takes the pipeline's lease and stops an in-flight deployment
+(see handsoff.sensors.stop_deployments); `restore` puts the chosen targets back newest first, at the
+coordinates the ledger recorded; `release` frees the lease whatever happened. No window gate and no bake:
+a rollback is never held. A pipeline whose spec is broken keeps its rollback DAG, built from the spec's
+essentials (id, store, connection): the ledger knows the rest.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk import DAG, Param, TriggerRule
 
 from handsoff.factory import naming
 from handsoff.model.pipeline import Pipeline
 from handsoff.model.rollback import SCOPES, pipeline_layout, wave_key
 from handsoff.operators.rollback_request import (
-    RestoreWaveOperator,
+    ReleaseLeaseOperator,
+    RestoreTargetsOperator,
     RollbackReportOperator,
     RollbackRequestPlanOperator,
 )
 from handsoff.sensors.stop_deployments import StopDeploymentsSensor
 
 
-def build_rollback_dag(pipeline: Pipeline) -> DAG:
-    """Create the rollback DAG of `pipeline`."""
-    layout = pipeline_layout(pipeline)
+@dataclass(frozen=True)
+class RollbackSubject:
+    """What the rollback DAG of a pipeline is built from: a valid pipeline, or a broken spec's essentials."""
+
+    pipeline: str
+    artifact_store: str | None
+    aws_conn_id: str
+    repo: str
+    layout: list[dict[str, Any]] = field(default_factory=list)
+    owners: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    broken: str = ""  # the spec file, when the spec does not load
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> RollbackSubject:
+        """The subject of a valid pipeline."""
+        return cls(
+            pipeline.id,
+            pipeline.artifact_store,
+            pipeline.aws_conn_id,
+            pipeline.source.repo,
+            pipeline_layout(pipeline),
+            pipeline.owners,
+            pipeline.tags,
+        )
+
+
+def build_rollback_dag(subject: RollbackSubject | Pipeline) -> DAG:
+    """Create the rollback DAG of a pipeline (or of a broken spec's essentials)."""
+    if isinstance(subject, Pipeline):
+        subject = RollbackSubject.of(subject)
     with DAG(
-        dag_id=naming.rollback_dag_id(pipeline.id),
-        description=f"Roll {pipeline.id} back on demand: a target, a wave, a stage or everything",
+        dag_id=naming.rollback_dag_id(subject.pipeline),
+        description=f"Roll {subject.pipeline} back on demand: a target, a wave, a stage or everything",
         schedule=None,
         start_date=naming.START_DATE,
         catchup=False,
         max_active_runs=1,
         is_paused_upon_creation=False,  # an on-call rollback must never sit queued behind a paused DAG
-        tags=["handsoff", "rollback", *pipeline.tags],
-        default_args=naming.default_args(pipeline.owners),
-        doc_md=_doc(pipeline),
-        params=_params(layout),
+        tags=["handsoff", "rollback", *subject.tags],
+        default_args=naming.default_args(subject.owners),
+        doc_md=_doc(subject),
+        params=_params(subject.layout),
     ) as dag:
         common = {
-            "pipeline": pipeline.id,
-            "store": pipeline.artifact_store,
-            "aws_conn_id": pipeline.aws_conn_id,
+            "pipeline": subject.pipeline,
+            "store": subject.artifact_store,
+            "aws_conn_id": subject.aws_conn_id,
+            "repo": subject.repo,
         }
+        plan = RollbackRequestPlanOperator(task_id=naming.PLAN_TASK, layout=subject.layout, **common)
         stop = StopDeploymentsSensor(
             task_id=naming.STOP_TASK,
-            pipeline=pipeline.id,
-            deploy_tasks=_deploy_tasks(layout),
+            pipeline=subject.pipeline,
+            deploy_tasks=naming.DEPLOY_TASK_PATTERN,
+            protected_tasks=naming.ROLLBACK_TASKS_PATTERN,
             note="stopped by rollback {{ run_id }}: {{ params.reason }}",
+            reason="{{ params.reason }}",
+            store=subject.artifact_store,
+            aws_conn_id=subject.aws_conn_id,
         )
-        plan = RollbackRequestPlanOperator(
-            task_id=naming.PLAN_TASK,
-            layout=layout,
-            restore_tasks={wave_key(w): naming.group_path(wave_key(w), naming.RESTORE_TASK) for w in layout},
-            always=[stop.task_id],
+        restore = RestoreTargetsOperator(
+            task_id=naming.RESTORE_TASK,
+            plan_task=plan.task_id,
+            execution_timeout=naming.DEPLOY_TIMEOUT,
             **common,
         )
-        plan >> stop
-        stages = {name: TaskGroup(name) for name in dict.fromkeys(w["stage"] for w in layout)}
-        restores, previous = [], None
-        for wave in reversed(layout):
-            with stages[wave["stage"]], TaskGroup(wave["wave"]):
-                restore = RestoreWaveOperator(
-                    task_id=naming.RESTORE_TASK,
-                    stage=wave["stage"],
-                    wave=wave["wave"],
-                    targets=wave["targets"],
-                    plan_task=plan.task_id,
-                    repo=pipeline.source.repo,
-                    trigger_rule=TriggerRule.NONE_FAILED,
-                    **common,
-                )
-            [plan, stop] >> restore
-            if previous is not None:
-                previous >> restore
-            previous = restore
-            restores.append(restore)
         report = RollbackReportOperator(
-            task_id=naming.REPORT_TASK,
-            restore_tasks=[r.task_id for r in restores],
-            aws_conn_id=pipeline.aws_conn_id,
-            trigger_rule=TriggerRule.NONE_FAILED,
+            task_id=naming.REPORT_TASK, restore_task=restore.task_id, aws_conn_id=subject.aws_conn_id
         )
-        [stop, *restores] >> report
+        release = ReleaseLeaseOperator(
+            task_id=naming.RELEASE_TASK, trigger_rule=TriggerRule.ALL_DONE, **common
+        )
+        (
+            plan >> stop >> restore >> [report, release]
+        )  # both leaves: a refused or failed rollback fails the run
     return dag
-
-
-def _deploy_tasks(layout: list[dict]) -> list[str]:
-    """The deploy task ids of the pipeline's own DAG (what `stop_deployments` lets finish)."""
-    return [
-        naming.group_path(w["stage"], w["wave"], naming.deploy_task(t["fields"]["name"]))
-        for w in layout
-        for t in w["targets"]
-    ]
 
 
 def _params(layout: list[dict]) -> dict[str, Param]:
@@ -130,13 +143,20 @@ def _params(layout: list[dict]) -> dict[str, Param]:
     }
 
 
-def _doc(pipeline: Pipeline) -> str:
+def _doc(subject: RollbackSubject) -> str:
+    broken = (
+        f"**The spec `{subject.broken}` does not load**: this DAG is built from its id, store and "
+        "connection; "
+        "every target the ledger knows can still be rolled back.\n\n"
+        if subject.broken
+        else ""
+    )
     return (
-        f"# Roll back {pipeline.id}\n\n"
+        f"# Roll back {subject.pipeline}\n\n{broken}"
         "Each chosen target goes back to its previous version from the ledger, or to `to` (a commit that "
         "ran there), newest wave first. A running deployment of the pipeline is stopped first (its remaining "
         "tasks skipped; deploys in flight finish). No window, no bake. The ledger records who, when and why; "
         "`report` reads the restored targets' rollback alarms once.\n\n"
-        f"CLI: `handsoff rollback {pipeline.id} (--target T ... | --wave W | --stage S | --all) "
+        f"CLI: `handsoff rollback {subject.pipeline} (--target T ... | --wave W | --stage S | --all) "
         "[--to COMMIT] --reason TEXT`"
     )

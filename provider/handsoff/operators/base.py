@@ -15,10 +15,13 @@ from handsoff.hooks.git import GitHook
 from handsoff.model.pipeline import DEFAULT_AWS_CONN_ID
 from handsoff.model.records import LedgerEntry
 from handsoff.store.artifacts import ArtifactStore, store_root
+from handsoff.store.lease import PipelineLease
 from handsoff.store.ledger import Ledger
+from handsoff.store.objects import ObjectStore, object_store
+from handsoff.utils.verdicts import VerdictMixin
 
 
-class HandsoffOperator(BaseOperator):
+class HandsoffOperator(VerdictMixin, BaseOperator):
     """Base of the pipeline's operators. `commit` is the commit the run deploys: the factory passes the
     template that renders it from the source task at run time ("" for the tasks that find it out)."""
 
@@ -48,9 +51,19 @@ class HandsoffOperator(BaseOperator):
         return ArtifactStore(store_root(self.store, self.aws_conn_id), self.pipeline)
 
     @cached_property
+    def documents(self) -> ObjectStore:
+        """The store's conditionally written documents (ledger, lease, verdicts)."""
+        return object_store(self.store, self.aws_conn_id)
+
+    @cached_property
     def ledger(self) -> Ledger:
         """This pipeline's deployment ledger."""
-        return Ledger(store_root(self.store, self.aws_conn_id), self.pipeline)
+        return Ledger(self.documents, self.pipeline)
+
+    @cached_property
+    def lease(self) -> PipelineLease:
+        """This pipeline's lease (held by an on-demand rollback while it restores)."""
+        return PipelineLease(self.documents, self.pipeline)
 
     @cached_property
     def git(self) -> GitHook:
@@ -82,9 +95,11 @@ class HandsoffOperator(BaseOperator):
         previous: LedgerEntry | None,
         tmp: Path | None,
         artifact: Path | None = None,
+        aws_conn_id: str | None = None,
     ) -> DeployContext:
         """What `deployer` needs for `target`: the artifact of `commit` (given, else fetched into `tmp` when
-        stored), the artifact of `previous`, a checkout of `commit` when the deployer works in one."""
+        stored), the artifact of `previous`, a checkout of `commit` when the deployer works in one; the
+        target's connection (`aws_conn_id`, default the operator's)."""
         previous_artifact = workdir = None
         if tmp is not None:
             artifact = artifact or self.fetch_stored(commit, tmp / "artifact")
@@ -102,5 +117,5 @@ class HandsoffOperator(BaseOperator):
             previous=previous,
             previous_artifact=previous_artifact,
             workdir=workdir,
-            aws_conn_id=self.aws_conn_id,
+            aws_conn_id=aws_conn_id or self.aws_conn_id,
         )

@@ -1,20 +1,20 @@
-"""The on-demand rollback DAG's tasks: `plan` the request, `restore` each chosen wave, `report` alarms.
+"""The on-demand rollback DAG's tasks: `plan` the request, `restore` the chosen targets, `report` alarms.
 
-`plan` validates against the spec's layout and the ledger and changes nothing; it branches to the
-chosen waves' `restore` tasks (the others are skipped without running). Each `restore` reads the ledger
-again when it runs (after `stop_deployments`), so a deploy that finished meanwhile is accounted for.
+`plan` validates the request against the spec's layout and the ledger (which also knows targets the spec
+renamed or removed) and changes nothing. `restore` reads the ledger again when it runs (after
+`stop_deployments`, which holds the pipeline's lease), so a deploy that finished meanwhile counts, and puts
+each chosen target back, newest wave first, at the coordinates its ledger entry recorded. A target that
+cannot be restored exactly is left as it is and named; the task then fails. `release` frees the lease.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException
 
-from handsoff.deployers.registry import get_deployer
+from handsoff.deployers.base import RestoreImpossible
 from handsoff.model.rollback import (
     Request,
     RollbackRequestError,
@@ -22,16 +22,16 @@ from handsoff.model.rollback import (
     requested_restore,
     restore_point,
     wave_key,
+    with_ledger_targets,
 )
 from handsoff.operators.base import HandsoffOperator
 from handsoff.operators.rollback import TargetRestorer
-from handsoff.store.artifacts import store_root
-from handsoff.store.ledger import Ledger
+from handsoff.store.lease import LEASE_TTL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: the XCom key of the plan: which waves and targets the restore tasks change
+#: the XCom key of the plan: the targets the restore task changes, in order, with their wave and deployer
 PLAN_KEY = "plan"
 
 
@@ -40,87 +40,70 @@ def requested_by(context: Context, request: Request) -> str:
     return request.requested_by or getattr(context["dag_run"], "triggering_user_name", None) or "unknown"
 
 
-class RollbackRequestPlanOperator(BaseBranchOperator):
-    """Validate the request (names, reason, `to` in each target's history); branch to the chosen waves.
-
-    `restore_tasks` maps each wave (`stage.wave`) to its restore task; `always` are kept in any case.
-    """
+class RollbackRequestPlanOperator(HandsoffOperator):
+    """Validate the request (names, reason, `to` in each target's history); keep the plan as XCom."""
 
     ui_color = "#fde2e2"
 
-    def __init__(
-        self,
-        *,
-        pipeline: str,
-        layout: list[dict[str, Any]],
-        store: str | None,
-        aws_conn_id: str,
-        restore_tasks: dict[str, str],
-        always: list[str],
-        **kwargs,
-    ) -> None:
+    def __init__(self, *, layout: list[dict[str, Any]], **kwargs) -> None:
         super().__init__(**kwargs)
-        self.pipeline = pipeline
         self.layout = layout
-        self.store = store
-        self.aws_conn_id = aws_conn_id
-        self.restore_tasks = restore_tasks
-        self.always = always
 
-    def choose_branch(self, context: Context) -> Iterable[str]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         request = Request.from_params(context["params"])
-        ledger = Ledger(store_root(self.store, self.aws_conn_id), self.pipeline)
+        records = {record.target: record for record in self.ledger.all()}
+        layout = with_ledger_targets(self.layout, list(records.values()))
         try:
-            chosen = choose(self.layout, request)
+            chosen = choose(layout, request)
+            targets = {t["fields"]["name"]: (w, t) for w in layout for t in w["targets"]}
+            names = [name for _, wave_names in chosen for name in wave_names]  # newest wave first
             plan = []
-            for index, names in chosen:
-                restores = {name: restore_point(ledger.read(name), request.to) for name in names}
-                plan.append({"wave": wave_key(self.layout[index]), "targets": names})
-                for name, entry in restores.items():
-                    to = (entry.commit[:12] or "what ran before handsoff") if entry else "nothing to do"
-                    self.log.info("%s: %s → %s", wave_key(self.layout[index]), name, to)
+            for name in names:
+                wave, target = targets[name]
+                to = restore_point(self.ledger.read(name), request.to)
+                plan.append({"wave": wave_key(wave), "stage": wave["stage"], "name": wave["wave"], **target})
+                shown = (to.commit[:12] or to.note or "what ran before") if to else "nothing to do"
+                self.log.info("%s: %s → %s", wave_key(wave), name, shown)
         except RollbackRequestError as err:
             raise AirflowFailException(
                 f"rollback of {self.pipeline} refused, nothing changed: {err}"
             ) from None
+        by = requested_by(context, request)
         self.log.info(
-            "Rollback of %s (%s) requested by %s: %s",
-            self.pipeline,
-            request.scope,
-            requested_by(context, request),
-            request.reason,
+            "Rollback of %s (%s) requested by %s: %s", self.pipeline, request.scope, by, request.reason
         )
         context["ti"].xcom_push(key=PLAN_KEY, value=plan)
-        return [*self.always, *(self.restore_tasks[p["wave"]] for p in plan)]
+        return plan
 
 
-class RestoreWaveOperator(TargetRestorer, HandsoffOperator):
-    """Put the planned targets of one wave back to their previous version (or `to`); record it."""
+class RestoreTargetsOperator(TargetRestorer, HandsoffOperator):
+    """Put the planned targets back to their previous version (or `to`), newest first; record it."""
 
     ui_color = "#f8d7da"
 
-    def __init__(
-        self, *, stage: str, wave: str, targets: list[dict[str, Any]], plan_task: str, **kwargs
-    ) -> None:
+    def __init__(self, *, plan_task: str, **kwargs) -> None:
         super().__init__(commit="", **kwargs)
-        self.stage = stage
-        self.wave = wave
-        self.targets = targets
         self.plan_task = plan_task
+        self.stage = self.wave = ""
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         request = Request.from_params(context["params"])
         plan = context["ti"].xcom_pull(task_ids=self.plan_task, key=PLAN_KEY) or []
-        names = next((p["targets"] for p in plan if p["wave"] == f"{self.stage}.{self.wave}"), None)
-        if names is None:
-            raise AirflowSkipException(f"wave {self.stage}.{self.wave} is not in this rollback")
         by = requested_by(context, request)
-        done = []
-        for target in self.targets:
-            if target["fields"]["name"] in names:
+        done, refused = [], []
+        for target in plan:
+            self.lease.take(context["run_id"], f"{by}: {request.reason}", [], LEASE_TTL)  # renew as we go
+            self.stage, self.wave = target["stage"], target["name"]
+            try:
                 outcome = self._restore(target, request, by, context["run_id"])
-                if outcome:
-                    done.append(outcome)
+            except (RollbackRequestError, RestoreImpossible) as err:
+                self.log.error("%s", err)
+                refused.append(str(err))
+                continue
+            if outcome:
+                done.append(outcome)
+        if refused:
+            raise AirflowFailException(f"rollback of {self.pipeline}: {'; '.join(refused)}")
         return done
 
     def _restore(
@@ -128,26 +111,15 @@ class RestoreWaveOperator(TargetRestorer, HandsoffOperator):
     ) -> dict[str, Any] | None:
         name = target["fields"]["name"]
         record = self.ledger.read(name)
-        try:
-            decision = requested_restore(record, request.to, run_id)
-        except RollbackRequestError as err:
-            raise AirflowFailException(str(err)) from None
+        decision = requested_restore(record, request.to, run_id)
         if not decision.change:
             self.log.info("%s: %s", name, decision.why)
             return None
-        current, restore = record.current, decision.to
-        deployer = get_deployer(target["deploy"])
+        current = record.current
         self.log.info("On-demand rollback of %s (%s: %s)", name, by, request.reason)
-        note = f"rolled back {current.commit[:12]} on demand by {by}: {request.reason}"
+        note = f"rolled back {current.commit[:12] or current.note} on demand by {by}: {request.reason}"
         entry = self.restore(
-            target,
-            deployer,
-            current.commit,
-            restore,
-            run_id,
-            note=note,
-            requested_by=by,
-            reason=request.reason,
+            target, record, decision.to, run_id, note=note, requested_by=by, reason=request.reason
         )
         return {
             "target": name,
@@ -162,22 +134,20 @@ class RollbackReportOperator(BaseOperator):
 
     ui_color = "#e2e3e5"
 
-    def __init__(self, *, restore_tasks: list[str], aws_conn_id: str, **kwargs) -> None:
+    def __init__(self, *, restore_task: str, aws_conn_id: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.restore_tasks = restore_tasks
+        self.restore_task = restore_task
         self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        restored = []
-        for task_id in self.restore_tasks:
-            restored += context["ti"].xcom_pull(task_ids=task_id) or []
+        restored = context["ti"].xcom_pull(task_ids=self.restore_task) or []
         report: dict[str, Any] = {}
         for item in restored:
             report[item["target"]] = {"to": item["to"], "alarms": self._states(item["alarms"])}
             self.log.info(
                 "%s now runs %s; alarms: %s",
                 item["target"],
-                (item["to"] or "nothing")[:12],
+                (item["to"] or "what ran before handsoff")[:12],
                 report[item["target"]]["alarms"],
             )
         if not report:
@@ -197,3 +167,13 @@ class RollbackReportOperator(BaseOperator):
             except Exception as err:  # the rollback is done: report what could not be read, do not fail
                 states.update({name: f"unreadable ({err})" for name in names})
         return states
+
+
+class ReleaseLeaseOperator(HandsoffOperator):
+    """Free the pipeline's lease this rollback took (runs whatever happened before it)."""
+
+    ui_color = "#e2e3e5"
+
+    def execute(self, context: Context) -> None:
+        self.lease.release(context["run_id"])
+        self.log.info("Released %s for deployments", self.pipeline)

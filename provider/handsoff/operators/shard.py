@@ -58,5 +58,6 @@ class RunTestShardOperator(HandsoffOperator):
             try:
                 run_command(label, self.command, env=env, cwd=checkout, timeout=timeout)
             except CommandFailed as err:
+                self.found_bad(context, f"{self.stage} tests: {err}")
                 raise AirflowFailException(str(err)) from err
         self.log.info("%s passed", label)

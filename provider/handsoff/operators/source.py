@@ -10,7 +10,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from handsoff.hooks.git import GitError, GitHook
 from handsoff.links.source import CommitLink
 from handsoff.operators.base import HandsoffOperator
+from handsoff.store.verdicts import describe
 from handsoff.utils.superseding import newer_waiting_run, override_reason, skip_superseded
+from handsoff.utils.verdicts import AGAIN_HINT
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,7 +49,7 @@ class ResolveSourceOperator(HandsoffOperator):
         self.commit_url = commit_url
 
     #: what a run's conf may carry (from `handsoff trigger`, the git hook and the trigger form)
-    CONF_KEYS = frozenset({"commit", "branch", "author", "message", "override_window"})
+    CONF_KEYS = frozenset({"commit", "branch", "author", "message", "override_window", "again"})
 
     def execute(self, context: Context) -> dict[str, Any]:
         dag_run = context["dag_run"]
@@ -66,6 +68,7 @@ class ResolveSourceOperator(HandsoffOperator):
                 raise AirflowFailException(str(err)) from err
         if dag_run.run_type == "scheduled" and requested is None:
             self._skip_when_deployed(info.sha)
+        self._check_verdicts(context, info.sha)
         self.log.info("Deploying commit %s (%s) by %s: %s", info.sha, self.branch, info.author, info.subject)
         context["ti"].xcom_push(key=self.commit_key, value=info.sha)
         if self.commit_url:
@@ -81,6 +84,26 @@ class ResolveSourceOperator(HandsoffOperator):
         branch = conf.get("branch")
         if branch not in (None, "", self.branch):
             raise AirflowFailException(f"run conf branch {branch!r} is not the pipeline's {self.branch!r}")
+
+    def _check_verdicts(self, context: Context, sha: str) -> None:
+        """Go on only with a commit no run found bad, or with an explicit request to deploy it again."""
+        dag_run = context["dag_run"]
+        verdict = self.verdicts.blocking(sha, dag_run.run_id)
+        if verdict is None:
+            return
+        again = str((dag_run.conf or {}).get("again") or "").strip()
+        if again:
+            by = getattr(dag_run, "triggering_user_name", None) or "unknown"
+            self.verdicts.allow_again(sha, dag_run.run_id, by, again)
+            self.log.warning(
+                "Deploying %s again as %s asked (%s); earlier: %s", sha[:12], by, again, describe(verdict)
+            )
+            return
+        message = f"commit {sha[:12]}: {describe(verdict)}; not deploying it again"
+        if dag_run.run_type == "scheduled":
+            raise AirflowSkipException(message)
+        hint = AGAIN_HINT.format(pipeline=self.pipeline, commit=sha[:12])
+        raise AirflowFailException(f"{message}: {hint}")
 
     def _skip_when_deployed(self, sha: str) -> None:
         """Skip the scheduled run when `sha` already runs on every target of the last wave."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,12 +28,13 @@ from handsoff.utils.alarms import (
     no_evidence_message,
 )
 from handsoff.utils.deferral import deferral_timeout
+from handsoff.utils.verdicts import VerdictMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
+class BakeSensor(VerdictMixin, AlarmReadingMixin, BaseSensorOperator):
     """Succeed once `bake_seconds` have passed since the task started, with no rollback alarm fired.
 
     Deferrable by default: the wait happens in the triggerer, not a worker slot. Without `alarms` or
@@ -44,6 +47,10 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
     `backoff_seconds`; not the task's `retries`) and then fail it. An alarm or missing evidence fails the
     task without task retries: a retry would start a fresh bake that could pass after the alarm cleared.
 
+    With `pipeline` (and its `store` and the run's `commit`), a failing bake records the verdict at once,
+    and a bake of a run whose commit was found bad fails at once: clearing a failed bake in the UI starts
+    no fresh bake that could pass now that the rollback has cleared the alarm.
+
     A bake shorter than `defer_min_seconds` waits in the worker (poking): deferring costs a task restart,
     and Airflow 3.3 can fail a task whose trigger fires before the scheduler has handled its deferral
     (the executor reports the deferred attempt "success" while the resumed one runs).
@@ -51,7 +58,7 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
 
     defer_min_seconds: ClassVar[int] = 10
 
-    template_fields = ("alarms", "datapoints", "insufficient_data", "poll_seconds")
+    template_fields = ("commit",)
     operator_extra_links = (CloudWatchAlarmsLink(),)
     template_fields_renderers = {"alarms": "json", "datapoints": "json"}
     ui_color = "#fbe9e7"
@@ -69,6 +76,9 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         max_seconds: int | None = None,
         aws_retries: int = 5,
         backoff_seconds: float = 1.0,
+        pipeline: str | None = None,
+        store: str | None = None,
+        commit: str = "",
         **kwargs: Any,
     ) -> None:
         if alarms is not None:
@@ -95,6 +105,9 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         self.max_seconds = max_seconds
         self.aws_retries = aws_retries
         self.backoff_seconds = backoff_seconds
+        self.pipeline = pipeline
+        self.store = store
+        self.commit = commit
         self._since: datetime | None = None
         self._until: datetime | None = None
         self._max_until: datetime | None = None
@@ -114,6 +127,11 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
         )
 
     def execute(self, context: Context) -> None:
+        self.refuse_if_bad(context)
+        with self._verdict_on_failure(context):
+            self._start(context)
+
+    def _start(self, context: Context) -> None:
         self._since = datetime.now(UTC)
         self._until = self._since + timedelta(seconds=self.bake_seconds)
         self._max_until = self._since + timedelta(seconds=self.max_bake_seconds)
@@ -151,6 +169,15 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
             backoff_seconds=self.backoff_seconds,
         )
 
+    @contextlib.contextmanager
+    def _verdict_on_failure(self, context: Context) -> Iterator[None]:
+        """A bake that fails found the change bad: record it before the task fails."""
+        try:
+            yield
+        except AirflowException as err:
+            self.found_bad(context, f"bake {self.task_id} failed: {err}")
+            raise
+
     def poke(self, context: Context) -> bool:
         now = datetime.now(UTC)
         if not self.watching:
@@ -187,6 +214,10 @@ class BakeSensor(AlarmReadingMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         """Resume after the trigger: return when the bake passed, raise with the reason otherwise."""
+        with self._verdict_on_failure(context):
+            self._complete(event)
+
+    def _complete(self, event: Any) -> None:
         if not self.watching:
             self.log.info("Bake of %ss complete", self.bake_seconds)
             return

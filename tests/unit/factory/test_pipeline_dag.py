@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from support.specs import ISSUE_EXAMPLE
@@ -124,3 +125,11 @@ def test_every_wave_has_a_rollback_chained_newest_first_after_the_plan(orders_da
         "failure_tasks": ["prod.onebox.deploy_use1-onebox", "prod.onebox.bake"],
     }
     assert plan.plan["stage_tasks"]["alpha"] == ["alpha.test_integration", "alpha.bake"]
+
+
+def test_every_task_has_an_execution_timeout_so_no_hung_command_holds_the_run(orders_dag):
+    timeouts = {task.task_id: task.execution_timeout for task in orders_dag.tasks}
+
+    assert all(timeouts.values()), [t for t, v in timeouts.items() if not v]
+    assert timeouts["build"] == timedelta(hours=2, minutes=10)  # 3 steps and coverage, 30 min each
+    assert timeouts["prod.first-region.bake"] >= timedelta(hours=12)  # a long bake is not cut short

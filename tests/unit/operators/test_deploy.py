@@ -8,31 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from handsoff.operators.deploy import DeployTargetOperator
-from handsoff.store.artifacts import ArtifactStore, store_root
+from handsoff.store.lease import PipelineLease
 from handsoff.store.ledger import Ledger
+from handsoff.store.objects import object_store
+from handsoff.store.verdicts import Verdicts
 from support.context import task_context
-from support.repos import make_service_repo
 
 DEPLOY = 'echo "$HANDSOFF_COMMIT $HANDSOFF_PREVIOUS_COMMIT" > "$HANDSOFF_TARGET_DIR/VERSION"'
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    """A repo with two commits, both built into the store, and the target's folder."""
-    repo = make_service_repo(tmp_path / "app.git")
-    first = repo.commit("first")
-    second = repo.commit("second")
-    store = (tmp_path / "store").as_uri()
-    artifacts = ArtifactStore(store_root(store), "app")
-    for sha in (first, second):
-        built = tmp_path / f"{sha}.zip"
-        built.write_text(sha)
-        artifacts.put(sha, built)
-    target = tmp_path / "fleet" / "t1"
-    target.mkdir(parents=True)
-    return repo, store, target, first, second
 
 
 def _deploy(store: str, repo, target: Path, commit: str, command: str = DEPLOY) -> DeployTargetOperator:
@@ -50,11 +35,11 @@ def _deploy(store: str, repo, target: Path, commit: str, command: str = DEPLOY) 
 
 
 def _ledger(store: str) -> Ledger:
-    return Ledger(store_root(store), "app")
+    return Ledger(object_store(store), "app")
 
 
 def _marked(store: str) -> bool:
-    return (_ledger(store).base / "t1.inflight.json").exists()
+    return _ledger(store).mark("t1") is not None
 
 
 def test_a_deploy_runs_the_commit_records_it_and_clears_its_mark(world):
@@ -95,7 +80,7 @@ def test_a_try_cut_off_mid_deploy_is_never_repeated_blindly(world):
 
 
 @pytest.mark.parametrize("failure", ["command", "artifact"])
-def test_a_deploy_that_fails_in_this_process_clears_its_mark_so_a_retry_may_deploy(world, failure):
+def test_a_deploy_that_fails_in_this_process_may_be_retried_and_says_what_ran_before(world, failure):
     repo, store, target, first, _ = world
     missing = "0" * 40
     command, commit = ("exit 3", first) if failure == "command" else (DEPLOY, missing)
@@ -103,6 +88,49 @@ def test_a_deploy_that_fails_in_this_process_clears_its_mark_so_a_retry_may_depl
     with pytest.raises((AirflowFailException, FileNotFoundError)):
         _deploy(store, repo, target, commit, command).execute(task_context(run_id="r1"))
 
-    assert not _marked(store) and _ledger(store).read("t1").current is None
-    _deploy(store, repo, target, first).execute(task_context(run_id="r1"))  # the retry deploys
+    mark = _ledger(store).mark("t1")
+    if failure == "command":  # it changed (or may have changed) the target: the mark keeps what ran before
+        assert mark["state"] == "failed" and mark["run_id"] == "r1"
+    else:  # the artifact was missing: nothing started, no mark
+        assert mark is None
+    assert _ledger(store).read("t1").current is None
+    if failure == "command":  # the run found the change bad: no retry or clear promotes it any more
+        with pytest.raises(AirflowFailException, match=f"not promoting {first[:12]}: run r1 found it bad at"):
+            _deploy(store, repo, target, first).execute(task_context(run_id="r1"))
+        Verdicts(object_store(store), "app").allow_again(first, "r2", "alice", "the failure was the network")
+    run = "r2" if failure == "command" else "r1"
+    _deploy(store, repo, target, first).execute(task_context(run_id=run))  # a run that may deploys
+    assert _ledger(store).read("t1").current.commit == first and _ledger(store).mark("t1") is None
+
+
+def test_a_deploy_waits_while_an_on_demand_rollback_holds_the_pipeline(world):
+    repo, store, target, first, _ = world
+    PipelineLease(object_store(store), "app").take("rollback-1", "INC-7", stopped=["r-old"])
+
+    with pytest.raises(TaskDeferred) as deferred:  # waits without a worker slot, then looks again
+        _deploy(store, repo, target, first).execute(task_context(run_id="r1"))
+    assert deferred.value.method_name == "resume"
+    assert not (target / "VERSION").exists() and _ledger(store).mark("t1") is None
+
+    with pytest.raises(AirflowSkipException, match="stopped by rollback run rollback-1 .INC-7."):
+        _deploy(store, repo, target, first).execute(task_context(run_id="r-old"))  # the run it stopped
+
+    PipelineLease(object_store(store), "app").release("rollback-1")
+    _deploy(store, repo, target, first).resume(task_context(run_id="r1"))
     assert _ledger(store).read("t1").current.commit == first
+
+
+def test_a_deploy_records_where_and_how_it_deployed_and_what_ran_before(world):
+    repo, store, target, first, _ = world
+    op = _deploy(store, repo, target, first)
+
+    op.execute(task_context(run_id="r1"))
+
+    current = _ledger(store).read("t1").current
+    assert current.config == {
+        "deploy": op.deploy,
+        "target": {"name": "t1", "dir": str(target)},
+        "aws_conn_id": "aws_default",
+        "repo": str(repo.bare),
+    }
+    assert current.detail == {"before": None}  # a command deployer without `current` cannot tell

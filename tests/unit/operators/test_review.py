@@ -10,8 +10,8 @@ from handsoff.hooks.git import GitHook
 from handsoff.model.records import LedgerEntry
 from handsoff.model.review import unreviewed
 from handsoff.operators.review import ReviewGateOperator
-from handsoff.store.artifacts import store_root
 from handsoff.store.ledger import Ledger
+from handsoff.store.objects import object_store
 from support.repos import make_service_repo
 
 TRAILERS = ["Reviewed-by", "Approved-by"]
@@ -44,7 +44,7 @@ def _gate(tmp_path: Path, repo, commit: str, min_reviewers: int = 1) -> ReviewGa
 
 
 def _in_production(tmp_path: Path, commit: str) -> None:
-    ledger = Ledger(store_root((tmp_path / "store").as_uri()), "svc")
+    ledger = Ledger(object_store((tmp_path / "store").as_uri()), "svc")
     ledger.record_deploy("prod-1", LedgerEntry(commit=commit, run_id="r0", time="t"))
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from handsoff.model.records import LedgerEntry
 from handsoff.operators.source import ResolveSourceOperator
-from handsoff.store.artifacts import store_root
 from handsoff.store.ledger import Ledger
+from handsoff.store.objects import object_store
+from handsoff.store.verdicts import Verdicts
 from support.repos import ServiceRepo, make_service_repo
 
 
@@ -54,7 +55,7 @@ def source(repo: ServiceRepo, store: Path) -> ResolveSourceOperator:
 
 
 def deployed(store: Path, commit: str, *targets: str) -> None:
-    ledger = Ledger(store_root(store.as_uri()), "app")
+    ledger = Ledger(object_store(store.as_uri()), "app")
     for target in targets:
         ledger.record_deploy(
             target, LedgerEntry(commit=commit, run_id="manual__1", time="2026-11-26T20:00:00")
@@ -99,3 +100,36 @@ def test_triggered_runs_deploy_even_what_already_runs(repo, tmp_path):
 
     assert execute(source(repo, store), "manual")["commit"] == head
     assert execute(source(repo, store), "scheduled", {"commit": head[:8]})["commit"] == head  # asked for it
+
+
+def test_a_commit_a_run_found_bad_is_not_deployed_again_unless_asked_and_the_request_is_recorded(
+    repo, tmp_path
+):
+    store = tmp_path / "store"
+    bad = repo.commit("a change whose bake failed")
+    verdicts = Verdicts(object_store(store.as_uri()), "app")
+    verdicts.record_bad(bad, "merge-1", "prod.onebox.bake", "rollback alarm orders-errors is in ALARM")
+
+    with pytest.raises(AirflowFailException) as refused:
+        execute(source(repo, store), "manual")
+    with pytest.raises(AirflowSkipException, match="not deploying it again"):
+        execute(source(repo, store), "scheduled")  # a window's run of that head ends skipped, not failed
+    run = FakeRun("manual", {"again": " the alarm was a false positive "}, run_id="again-1")
+    run.triggering_user_name = "alice"
+    task = source(repo, store)
+    task.execute({"dag_run": run, "ti": FakeTaskInstance()})
+
+    assert str(refused.value) == (
+        f"commit {bad[:12]}: run merge-1 found it bad at prod.onebox.bake: rollback alarm orders-errors is "
+        f"in ALARM; not deploying it again: deploying it again takes a new run: handsoff trigger app "
+        f"--commit "
+        f"{bad[:12]} --again --reason …"
+    )
+    again = verdicts.events(bad)[-1]
+    assert (again["verdict"], again["run_id"], again["by"], again["reason"]) == (
+        "again",
+        "again-1",
+        "alice",
+        "the alarm was a false positive",
+    )
+    assert verdicts.blocking(bad, "again-1") is None and verdicts.blocking(bad, "merge-1") is not None

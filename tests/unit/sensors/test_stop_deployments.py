@@ -12,9 +12,12 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from handsoff.hooks.airflow_api import AirflowApiError
 from handsoff.sensors.stop_deployments import StopDeploymentsSensor
+from handsoff.store.lease import PipelineLease
+from handsoff.store.objects import object_store
 from support.context import TaskInstanceStandIn, task_context
 
-DEPLOYS = ["prod.one.deploy_a", "prod.two.deploy_b"]
+DEPLOYS = r"(.+\.)?deploy_[^.]+"
+ROLLBACKS = r"rollback_plan|rollback\..+|outcome"
 
 
 @dataclass
@@ -42,61 +45,82 @@ class RunsStandIn:
         self.notes[run_id] = note
 
 
-def _sensor() -> StopDeploymentsSensor:
+@pytest.fixture
+def store(tmp_path) -> str:
+    return (tmp_path / "store").as_uri()
+
+
+def _sensor(store: str) -> StopDeploymentsSensor:
     return StopDeploymentsSensor(
-        task_id="stop_deployments", pipeline="app", deploy_tasks=DEPLOYS, note="stopped by rollback r9: INC"
+        task_id="stop_deployments",
+        pipeline="app",
+        deploy_tasks=DEPLOYS,
+        protected_tasks=ROLLBACKS,
+        note="stopped by rollback r9: INC",
+        reason="INC",
+        store=store,
     )
 
 
-def _poke(monkeypatch, api: RunsStandIn, active: int) -> bool:
+def _poke(monkeypatch, store: str, api: RunsStandIn, active: int) -> bool:
     monkeypatch.setattr("handsoff.sensors.stop_deployments.api_from_connection", lambda conn_id: api)
     ti = TaskInstanceStandIn(run_counts={"running": active})
-    return _sensor().poke(task_context(ti))
+    return _sensor(store).poke(task_context(ti, run_id="r9"))
 
 
-def test_nothing_running_needs_no_connection(monkeypatch):
+def _lease(store: str) -> dict | None:
+    return PipelineLease(object_store(store), "app").holder()
+
+
+def test_nothing_running_needs_no_connection_and_the_rollback_holds_the_pipeline(monkeypatch, store):
     def no_connection(conn_id):
         raise AssertionError("the API must not be asked")
 
     monkeypatch.setattr("handsoff.sensors.stop_deployments.api_from_connection", no_connection)
 
-    assert _sensor().poke(task_context(TaskInstanceStandIn(run_counts={}))) is True
+    assert _sensor(store).poke(task_context(TaskInstanceStandIn(run_counts={}), run_id="r9")) is True
+    assert _lease(store)["holder"] == "r9"
 
 
-def test_what_has_not_started_is_skipped_a_running_deploy_finishes_then_the_run_is_failed(monkeypatch):
+def test_what_has_not_started_is_skipped_deploys_and_the_automatic_rollback_finish_first(monkeypatch, store):
     tasks = {
         "build": "success",
         "prod.one.deploy_a": "running",
         "prod.one.bake": None,
         "prod.two.deploy_b": None,
+        "rollback_plan": None,
+        "rollback.prod.one": "running",  # an automatic rollback of an earlier failure
+        "rollback.prod.two": None,
         "outcome": None,
     }
     api = RunsStandIn(runs={"merge-1": "running"}, tasks={"merge-1": tasks})
 
-    assert _poke(monkeypatch, api, active=1) is False  # deploy_a still deploying: wait for it
+    assert _poke(monkeypatch, store, api, active=1) is False  # deploy_a and the rollback go on: wait
     assert api.tasks["merge-1"] == {
-        "build": "success",
-        "prod.one.deploy_a": "running",
+        **tasks,
         "prod.one.bake": "skipped",
         "prod.two.deploy_b": "skipped",  # a deploy that never started is skipped too
-        "outcome": "skipped",
     }
     assert api.runs["merge-1"] == "running"
+    assert _lease(store)["stopped"] == ["merge-1"]  # before anything: no deploy of merge-1 starts now
 
-    api.tasks["merge-1"]["prod.one.deploy_a"] = "success"
-    assert _poke(monkeypatch, api, active=1) is True
+    api.tasks["merge-1"].update(
+        dict.fromkeys(["prod.one.deploy_a", "rollback.prod.one", "rollback_plan"], "success")
+    )
+    api.tasks["merge-1"].update({"rollback.prod.two": "success", "outcome": "skipped"})
+    assert _poke(monkeypatch, store, api, active=1) is True
     assert (api.runs["merge-1"], api.notes["merge-1"]) == ("failed", "stopped by rollback r9: INC")
 
 
-def test_a_queued_deployment_is_failed_before_it_redeploys(monkeypatch):
+def test_a_queued_deployment_is_failed_before_it_redeploys(monkeypatch, store):
     api = RunsStandIn(runs={"merge-2": "queued"}, tasks={"merge-2": {}})
 
-    assert _poke(monkeypatch, api, active=1) is True
+    assert _poke(monkeypatch, store, api, active=1) is True
     assert api.runs["merge-2"] == "failed"
 
 
-def test_an_api_that_refuses_fails_the_rollback_saying_why(monkeypatch):
+def test_an_api_that_refuses_fails_the_rollback_saying_why(monkeypatch, store):
     api = RunsStandIn(runs={}, tasks={}, fail_with=AirflowApiError("PATCH answered 403: Forbidden", 403))
 
     with pytest.raises(AirflowFailException, match="cannot stop the running deployment of app: .*403"):
-        _poke(monkeypatch, api, active=1)
+        _poke(monkeypatch, store, api, active=1)
