@@ -132,6 +132,13 @@ COMMANDS: dict[str, Command] = {
                 metavar="SHA",
                 help="commit to deploy (default: the head of the pipeline's branch)",
             ),
+            arg(
+                "--again",
+                action="store_true",
+                help="deploy the commit again although it already had a run (or a run found it bad): a "
+                "new run again-<sha12>-<time>; needs --reason, which is recorded",
+            ),
+            arg("--reason", metavar="TEXT", help="why the commit is deployed again (with --again)"),
             URL,
             USERNAME,
             PASSWORD,

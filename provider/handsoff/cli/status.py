@@ -1,20 +1,24 @@
 """`handsoff status`: what every target of a pipeline runs now, since when, by which run, and before.
 
 Read from the ledger (`handsoff.store.ledger`), in pipeline order (stage, wave, target). Targets that the
-ledger knows but the spec no longer names come last, with stage and wave "-". Exit codes: 0, 1 ledger
-unreadable, 2 usage, 3 unknown pipeline.
+ledger knows but the spec no longer names come last, with stage and wave "-". A target that a rollback
+could not restore exactly now (what ran before is unknown, or its artifact is gone) is named below the
+table. Exit codes: 0, 1 no ledger at the pipeline's store or one that cannot be read, 2 usage, 3 unknown
+pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from handsoff.cli.common import TriggerError, fail, find_pipeline, specs_dir
 from handsoff.model.pipeline import Pipeline
 from handsoff.model.records import LedgerEntry, TargetRecord
+from handsoff.model.rollback import restore_problem
 
 if TYPE_CHECKING:
     from handsoff.store.ledger import Ledger
@@ -30,6 +34,8 @@ class TargetStatus:
     wave: str
     record: TargetRecord
     in_spec: bool = True
+    #: why a rollback of the target would be refused now (None: fine)
+    problem: str | None = None
 
     @property
     def last(self) -> LedgerEntry | None:
@@ -39,15 +45,21 @@ class TargetStatus:
 
 def pipeline_status(pipeline: Pipeline, ledger: Ledger) -> list[TargetStatus]:
     """A row per target of `pipeline`, then the ledger's targets that are not in the spec."""
+
+    def stored(commit: str) -> bool:
+        return ledger.store.read(f"{pipeline.id}/artifacts/{commit}/manifest.json").version is not None
+
+    def row(stage: str, wave: str, record: TargetRecord, in_spec: bool = True) -> TargetStatus:
+        return TargetStatus(stage, wave, record, in_spec, restore_problem(record, stored))
+
     rows = [
-        TargetStatus(stage.name, wave.name, ledger.read(target.name))
+        row(stage.name, wave.name, ledger.read(target.name))
         for stage in pipeline.stages
         for wave in stage.waves
         for target in wave.targets
     ]
-    named = {row.record.target for row in rows}
-    rows += [TargetStatus(NONE, NONE, record, False) for record in ledger.all() if record.target not in named]
-    return rows
+    named = {r.record.target for r in rows}
+    return rows + [row(NONE, NONE, record, False) for record in ledger.all() if record.target not in named]
 
 
 def _entry_json(entry: LedgerEntry | None) -> dict[str, Any] | None:
@@ -78,6 +90,7 @@ def status_json(pipeline: Pipeline, ledger_url: str, rows: list[TargetStatus]) -
                 "action": last.action if last else None,
                 "artifact": current.artifact if current and current.artifact else None,
                 "previous": _entry_json(row.record.previous),
+                "restore_problem": row.problem,
             }
         )
     return {
@@ -92,7 +105,7 @@ def status_lines(pipeline: Pipeline, ledger_url: str, rows: list[TargetStatus]) 
     """The text table: STAGE WAVE TARGET COMMIT SINCE RUN BEFORE, "-" where nothing is known."""
     table = [("STAGE", "WAVE", "TARGET", "COMMIT", "SINCE", "RUN", "BEFORE")]
     for row in rows:
-        current, last, previous = row.record.current, row.last, row.record.previous
+        current, last = row.record.current, row.last
         run = NONE
         if last is not None:
             run = last.run_id or NONE
@@ -103,18 +116,37 @@ def status_lines(pipeline: Pipeline, ledger_url: str, rows: list[TargetStatus]) 
                 row.stage,
                 row.wave,
                 row.record.target + ("" if row.in_spec else " (not in the spec)"),
-                current.commit[:12] if current and current.commit else NONE,
+                _running(current),
                 last.time if last and last.time else NONE,
                 run,
-                previous.commit[:12] if previous and previous.commit else NONE,
+                _before(row.record),
             )
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     header = f"{pipeline.id}: {pipeline.source.repo} @ {pipeline.source.branch}; ledger {ledger_url}"
+    warnings = [f"! {row.record.target}: {row.problem}" for row in rows if row.problem]
     return [
         header,
         *("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table),
+        *warnings,
     ]
+
+
+def _running(current: LedgerEntry | None) -> str:
+    """What the target runs: a commit, "before handsoff" (rolled back past handsoff's first deploy), "-"."""
+    if current is None:
+        return NONE
+    return current.commit[:12] if current.commit else "before handsoff"
+
+
+def _before(record: TargetRecord) -> str:
+    """What the target ran before: a commit, "before handsoff" (what its deployer saw there), or "-"."""
+    previous, current = record.previous, record.current
+    if previous is not None:
+        return previous.commit[:12] if previous.commit else "before handsoff"
+    if current is not None and current.before_handsoff() is not None:
+        return "before handsoff"
+    return NONE
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -123,16 +155,31 @@ def status_command(args: argparse.Namespace) -> int:
         pipeline = find_pipeline(args.pipeline, specs_dir(args))
     except TriggerError as err:
         return fail("status", str(err), err.code)
-    from handsoff.store.artifacts import store_root  # Airflow's ObjectStoragePath: only when needed
-    from handsoff.store.ledger import Ledger
+    from handsoff.store.ledger import Ledger  # an S3 store imports the Amazon provider when first read
+    from handsoff.store.objects import object_store
 
     try:
-        ledger = Ledger(store_root(pipeline.artifact_store, pipeline.aws_conn_id), pipeline.id)
+        ledger = Ledger(object_store(pipeline.artifact_store, pipeline.aws_conn_id), pipeline.id)
+        if not ledger.exists():
+            return fail("status", _no_ledger(pipeline, ledger.location), 1)
         rows = pipeline_status(pipeline, ledger)
     except Exception as err:  # the store may be remote: any I/O error, one line
         return fail("status", f"cannot read the ledger of {pipeline.id}: {err}", 1)
     if args.json:
-        print(json.dumps(status_json(pipeline, str(ledger.base), rows), indent=2))
+        print(json.dumps(status_json(pipeline, ledger.location, rows), indent=2))
     else:
-        print("\n".join(status_lines(pipeline, str(ledger.base), rows)))
+        print("\n".join(status_lines(pipeline, ledger.location, rows)))
     return 0
+
+
+def _no_ledger(pipeline: Pipeline, location: str) -> str:
+    """No ledger where the pipeline's store is: never deployed through it, or another store is meant."""
+    where = (
+        "its spec's artifacts.store"
+        if pipeline.artifact_store
+        else f"the default store under AIRFLOW_HOME={os.environ.get('AIRFLOW_HOME') or '~/airflow (unset)'}"
+    )
+    return (
+        f"no ledger found at {location} ({where}): nothing of {pipeline.id} was ever deployed through this "
+        "store, or Airflow's AIRFLOW_HOME (or the store) is another one"
+    )

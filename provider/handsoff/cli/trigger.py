@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from handsoff.cli.common import (
     find_pipeline,
     specs_dir,
 )
-from handsoff.factory.naming import merge_run_id
+from handsoff.cli.registry import UsageError
+from handsoff.factory.naming import again_run_id, merge_run_id
 from handsoff.hooks.airflow_api import AirflowApi, AirflowApiError, AirflowAuthError, AirflowUnreachable
 from handsoff.hooks.git import GitError, GitHook, NotOnBranchError
 from handsoff.model.pipeline import Pipeline
@@ -48,6 +50,16 @@ class MergeCommit:
         return {"commit": self.sha, "branch": self.branch, "author": self.author, "message": self.message}
 
 
+def _trigger_run(
+    api: AirflowApi, pipeline: Pipeline, merge: MergeCommit, again: str | None
+) -> tuple[str, bool]:
+    """Create the run of `merge` (`again`: a new run that deploys it again, and why): (id, created)."""
+    if again is None:
+        return merge.run_id, api.trigger_dag_run(pipeline.id, merge.run_id, merge.conf()).created
+    run_id = again_run_id(merge.sha, datetime.now(UTC))
+    return run_id, api.trigger_dag_run(pipeline.id, run_id, {**merge.conf(), "again": again}).created
+
+
 @dataclass(frozen=True)
 class TriggerResult:
     """What happened: `created` False when the run already existed; `paused` when its DAG is paused."""
@@ -56,6 +68,7 @@ class TriggerResult:
     commit: MergeCommit
     created: bool
     paused: bool | None = None
+    run_id: str = ""
 
 
 def resolve_commit(pipeline: Pipeline, commit: str | None) -> MergeCommit:
@@ -75,8 +88,11 @@ def resolve_commit(pipeline: Pipeline, commit: str | None) -> MergeCommit:
     return MergeCommit(sha=info.sha, branch=branch, author=author, message=message)
 
 
-def trigger(pipeline: Pipeline, commit: str | None, credentials: Credentials) -> TriggerResult:
-    """Create run `merge-<sha12>` of `pipeline` for `commit`; TriggerError when no run could be made."""
+def trigger(
+    pipeline: Pipeline, commit: str | None, credentials: Credentials, again: str | None = None
+) -> TriggerResult:
+    """Create run `merge-<sha12>` of `pipeline` for `commit` (with `again`, a reason: a new run that
+    deploys it again); TriggerError when no run could be made."""
     merge = resolve_commit(pipeline, commit)
     try:
         api = AirflowApi(credentials.url, token=credentials.token)
@@ -85,8 +101,8 @@ def trigger(pipeline: Pipeline, commit: str | None, credentials: Credentials) ->
     try:
         if credentials.token is None and credentials.username is not None:
             api.login(credentials.username, credentials.password or "")
-        run = api.trigger_dag_run(pipeline.id, merge.run_id, merge.conf())
-        paused = api.is_paused(pipeline.id) if run.created else None
+        run_id, created = _trigger_run(api, pipeline, merge, again)
+        paused = api.is_paused(pipeline.id) if created else None
     except AirflowAuthError as err:
         hint = (
             "" if credentials.token or credentials.username else "; give a username and password or a token"
@@ -96,14 +112,17 @@ def trigger(pipeline: Pipeline, commit: str | None, credentials: Credentials) ->
         raise TriggerError(TriggerExit.UNREACHABLE, str(err)) from None
     except AirflowApiError as err:
         raise TriggerError(TriggerExit.API, str(err)) from None
-    return TriggerResult(pipeline.id, merge, created=run.created, paused=paused)
+    return TriggerResult(pipeline.id, merge, created=created, paused=paused, run_id=run_id)
 
 
 def describe(result: TriggerResult) -> list[str]:
     """The lines `handsoff trigger` prints for `result`."""
-    sha12, run_id = result.commit.sha[:12], result.commit.run_id
+    sha12, run_id = result.commit.sha[:12], result.run_id or result.commit.run_id
     if not result.created:
-        return [f"run {run_id} already exists for {sha12}; not triggered again"]
+        return [
+            f"run {run_id} already exists for {sha12}; not triggered again "
+            "(to deploy it again: --again --reason TEXT)"
+        ]
     lines = [f"triggered {result.pipeline} run {run_id} for {sha12}"]
     if result.paused:
         lines.append(f"note: {result.pipeline} is paused; the run stays queued until it is unpaused")
@@ -112,10 +131,14 @@ def describe(result: TriggerResult) -> list[str]:
 
 def trigger_command(args: argparse.Namespace) -> int:
     """Trigger the run; print what happened."""
+    if args.again and not (args.reason or "").strip():
+        raise UsageError("--again needs --reason: why the commit is deployed again (it is recorded)")
+    if args.reason and not args.again:
+        raise UsageError("--reason goes with --again")
     login = credentials(args)
     try:
         pipeline = find_pipeline(args.pipeline, specs_dir(args))
-        result = trigger(pipeline, args.commit, login)
+        result = trigger(pipeline, args.commit, login, args.reason.strip() if args.again else None)
     except TriggerError as err:
         return fail("trigger", str(err), err.code)
     print("\n".join(describe(result)))

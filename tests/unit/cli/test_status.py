@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from handsoff.cli import main
 from handsoff.model.records import LedgerEntry
-from handsoff.store.artifacts import store_root
 from handsoff.store.ledger import Ledger
+from handsoff.store.objects import object_store
 from support.repos import EXAMPLES_SPECS
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -52,7 +52,7 @@ def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def ledger(tmp_path: Path, specs: Path) -> Ledger:
     """greeter-app's ledger: alpha deployed twice, beta once then rolled back, a target gone from the spec."""
-    ledger = Ledger(store_root((tmp_path / "store").as_uri()), "greeter-app")
+    ledger = Ledger(object_store((tmp_path / "store").as_uri()), "greeter-app")
     ledger.record_deploy("alpha-pdx", deploy(A, "2025-06-01T10:00:00+00:00", stage="alpha", wave="alpha"))
     ledger.record_deploy("alpha-pdx", deploy(B, "2025-06-02T10:00:00+00:00", stage="alpha", wave="alpha"))
     ledger.record_deploy("beta-pdx", deploy(A, "2025-06-01T11:00:00+00:00", stage="beta", wave="beta"))
@@ -70,7 +70,9 @@ def test_status_prints_every_target_in_pipeline_order(capsys, ledger: Ledger, sp
 
     assert (code, err) == (0, "")
     header, *table = out.splitlines()
-    assert header == f"greeter-app: {specs.parent / '.demo/git/greeter.git'} @ main; ledger {ledger.base}"
+    warnings = [line for line in table if line.startswith("! ")]
+    table = table[: len(table) - len(warnings)]
+    assert header == f"greeter-app: {specs.parent / '.demo/git/greeter.git'} @ main; ledger {ledger.location}"
     assert [re.split(r"\s{2,}", line) for line in table] == [
         ["STAGE", "WAVE", "TARGET", "COMMIT", "SINCE", "RUN", "BEFORE"],
         ["alpha", "alpha", "alpha-pdx", B[:12], "2025-06-02T10:00:00+00:00", f"merge-{B[:12]}", A[:12]],
@@ -80,6 +82,9 @@ def test_status_prints_every_target_in_pipeline_order(capsys, ledger: Ledger, sp
     ]
     columns = [table[0].index(name) for name in ("WAVE", "TARGET", "COMMIT", "SINCE", "RUN", "BEFORE")]
     assert all(line[column - 2 : column] == "  " for line in table for column in columns)
+    # entries without what ran before handsoff's first deploy: a rollback past it would refuse, said now
+    unknown = "what ran before handsoff's first deploy is unknown: a rollback would refuse"
+    assert warnings == [f"! beta-pdx: {unknown}", f"! old-box: {unknown}"]
 
 
 def test_status_json(capsys, ledger: Ledger):
@@ -89,7 +94,7 @@ def test_status_json(capsys, ledger: Ledger):
     assert code == 0
     assert doc["pipeline"] == "greeter-app"
     assert doc["source"]["branch"] == "main"
-    assert doc["ledger"] == str(ledger.base)
+    assert doc["ledger"] == ledger.location
     assert [t["target"] for t in doc["targets"]] == [*TARGETS, "old-box"]
     alpha, beta, gamma = doc["targets"][:3]
     assert alpha == {
@@ -108,6 +113,7 @@ def test_status_json(capsys, ledger: Ledger):
             "run_id": f"merge-{A[:12]}",
             "action": "deploy",
         },
+        "restore_problem": None,
     }
     assert (beta["commit"], beta["action"], beta["previous"]) == (A, "rollback", None)
     assert gamma == {
@@ -121,6 +127,7 @@ def test_status_json(capsys, ledger: Ledger):
         "action": None,
         "artifact": None,
         "previous": None,
+        "restore_problem": None,
     }
     assert doc["targets"][-1]["in_spec"] is False
 
@@ -130,7 +137,7 @@ def test_a_pipeline_without_a_store_reads_the_default_one_under_airflow_home(
 ):
     home = tmp_path / "airflow-home"
     monkeypatch.setenv("AIRFLOW_HOME", str(home))
-    Ledger(store_root(None), "greeter-config").record_deploy(
+    Ledger(object_store(None), "greeter-config").record_deploy(
         "beta-pdx", deploy(C, "2025-06-03T08:00:00+00:00")
     )
 
@@ -150,11 +157,16 @@ def test_a_pipeline_without_a_store_reads_the_default_one_under_airflow_home(
     ]
 
 
-def test_a_pipeline_never_deployed_shows_dashes(capsys, specs: Path):
-    code, out, _ = run(capsys, "status", "greeter-app")
+def test_a_pipeline_without_a_ledger_says_where_it_looked_never_dashes(capsys, specs: Path, tmp_path: Path):
+    code, out, err = run(capsys, "status", "greeter-app")
 
-    assert code == 0
-    assert [line.split()[3:] for line in out.splitlines()[2:]] == [["-", "-", "-", "-"]] * len(TARGETS)
+    assert (code, out) == (1, "")
+    ledger = (tmp_path / "store" / "greeter-app" / "ledger").as_uri()
+    assert err == (
+        f"handsoff status: error: no ledger found at {ledger} (its spec's artifacts.store): nothing of "
+        "greeter-app was ever deployed through this store, or Airflow's AIRFLOW_HOME (or the store) is "
+        "another one\n"
+    )
 
 
 def test_an_unknown_pipeline_exits_3(capsys, specs: Path):
