@@ -137,6 +137,15 @@ class StopDeploymentsSensor(BaseSensorOperator):
                     busy.append(f"{run_id}/{task_id}")  # finishes first: a deploy, or the run's own rollback
                     continue
                 index = ti.get("map_index", -1)
-                api.set_task_instance_state(self.pipeline, run_id, task_id, index, "skipped", self.note)
+                try:
+                    api.set_task_instance_state(self.pipeline, run_id, task_id, index, "skipped", self.note)
+                except AirflowApiError as err:
+                    if err.status != 409:
+                        raise
+                    # it changed state since it was read (the scheduler skipped it, or it started): look
+                    # at it again at the next poke instead of failing the rollback
+                    self.log.info("%s: %s changed state while being stopped: %s", run_id, task_id, err)
+                    busy.append(f"{run_id}/{task_id}")
+                    continue
                 self.log.info("%s: skipped %s (was %s)", run_id, task_id, state or "not started")
         return busy

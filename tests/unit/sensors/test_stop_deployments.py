@@ -124,3 +124,40 @@ def test_an_api_that_refuses_fails_the_rollback_saying_why(monkeypatch, store):
 
     with pytest.raises(AirflowFailException, match="cannot stop the running deployment of app: .*403"):
         _poke(monkeypatch, store, api, active=1)
+
+
+@dataclass
+class RacingScheduler(RunsStandIn):
+    """The scheduler skips `racing` between the sensor's read and its PATCH: the API answers 409."""
+
+    racing: str = ""
+
+    def set_task_instance_state(self, dag_id, run_id, task_id, map_index, state, note) -> None:
+        if task_id == self.racing and self.tasks[run_id][task_id] is None:
+            self.tasks[run_id][task_id] = "skipped"
+            raise AirflowApiError(f"PATCH answered 409: Task id {task_id} is already in skipped state", 409)
+        super().set_task_instance_state(dag_id, run_id, task_id, map_index, state, note)
+
+
+def test_a_task_the_scheduler_skips_while_it_is_being_stopped_is_looked_at_again_not_a_failure(
+    monkeypatch, store
+):
+    tasks = {"prod.bake": "deferred", "prod.rest.deploy_dub": None, "prod.rest.deploy_pdx": None}
+    api = RacingScheduler(
+        runs={"merge-1": "running"}, tasks={"merge-1": tasks}, racing="prod.rest.deploy_dub"
+    )
+
+    assert _poke(monkeypatch, store, api, active=1) is False  # looked at again at the next poke
+    assert api.tasks["merge-1"] == dict.fromkeys(tasks, "skipped")
+    assert _poke(monkeypatch, store, api, active=1) is True
+    assert (api.runs["merge-1"], api.notes["merge-1"]) == ("failed", "stopped by rollback r9: INC")
+
+
+def test_any_other_refusal_of_a_stop_fails_the_rollback(monkeypatch, store):
+    class Refusing(RunsStandIn):
+        def set_task_instance_state(self, *args) -> None:
+            raise AirflowApiError("PATCH answered 400: bad request", 400)
+
+    api = Refusing(runs={"merge-1": "running"}, tasks={"merge-1": {"prod.bake": "deferred"}})
+    with pytest.raises(AirflowFailException, match="400"):
+        _poke(monkeypatch, store, api, active=1)
