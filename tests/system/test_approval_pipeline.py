@@ -193,6 +193,9 @@ def test_only_assigned_approvers_answer_approve_goes_on_reject_fails_the_run(
     assert {states[t] for t in states if t.startswith("rollback.")} == {"skipped"}  # nothing rolled back
     assert states["outcome"] == "failed"
     assert _deployed(fleet) == ["beta", "onebox-iad"]
+    ledger = json.loads((store / PIPELINE / "ledger" / "onebox-iad.json").read_text())
+    [approved] = ledger["current"]["detail"]["approved"]  # the ledger says who approved what it runs
+    assert (approved["where"], approved["by"]) == ("stage prod", "alice")
     out, err = capfd.readouterr()
     assert "wave prod.rest rejected by bob; wave prod.rest was not deployed" in out + err
     assert "the deployment failed: prod.rest.approval" in out + err
@@ -205,6 +208,33 @@ def test_only_assigned_approvers_answer_approve_goes_on_reject_fails_the_run(
     artifact = store / PIPELINE / "artifacts" / commit / "greeter-config.tar.gz"
     assert ArtifactLink().format_link(**_links(run, "build")["handsoff_artifact"]) == artifact.as_uri()
     assert artifact.is_file()
+
+
+@pytest.mark.slow
+def test_marking_the_approval_success_by_hand_deploys_nothing_behind_it(api, example_specs, tmp_path, capfd):
+    specs, repo, fleet = example_specs
+    store = tmp_path / "store"
+    dag = _load(specs, _spec(store, {"approvers": ["alice", "bob"], "timeout": "1h"}))
+    commit = repo.commit("change nobody approved")
+    users = Approvers(api)
+    seen: dict[str, object] = {}
+
+    def respond() -> None:  # mallory may edit task instances, so she "marks success" instead of answering
+        run_id, _ = users.wait_awaiting("prod.approval")
+        path = f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/taskInstances/prod.approval"
+        seen["patch"] = users.clients["mallory"].patch(path, {"new_state": "success"})
+
+    run = _play(dag, commit, respond)
+
+    assert seen["patch"][0] == 200  # Airflow lets her change the state; the approval is not in it
+    states = _states(run)
+    assert run.state == "failed"
+    assert states["prod.approval"] == "success"
+    assert states["prod.onebox.deploy_onebox-iad"] == "failed"
+    assert _deployed(fleet) == ["beta"]  # prod untouched
+    assert not (store / PIPELINE / "ledger" / "onebox-iad.json").exists()
+    out, err = capfd.readouterr()
+    assert "onebox-iad not deployed: no approval of stage prod by alice or bob is recorded" in out + err
 
 
 @pytest.mark.slow

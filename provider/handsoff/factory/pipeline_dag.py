@@ -153,7 +153,7 @@ class _PipelineGraph:
         with TaskGroup(stage.name, tooltip=f"stage {stage.name}"):
             if stage.approval is not None:
                 targets = [t for wave in stage.waves for t in wave.targets]
-                after = self.approval(stage.approval, f"stage {stage.name}", targets, after)
+                after = self.approval(stage.approval, _stage_where(stage), targets, after)
             ends, deployed = after, []
             for wave in stage.waves:
                 deployed += wave.targets
@@ -177,7 +177,7 @@ class _PipelineGraph:
             wave.name, tooltip=f"wave {wave.name}: {', '.join(t.name for t in wave.targets)}"
         ) as group:
             if wave.approval is not None:
-                after = self.approval(wave.approval, f"wave {stage.name}.{wave.name}", wave.targets, after)
+                after = self.approval(wave.approval, _wave_where(stage, wave), wave.targets, after)
             if wave.window is not None:
                 gate = DeploymentWindowSensor(
                     task_id=naming.WINDOW_TASK,
@@ -229,7 +229,9 @@ class _PipelineGraph:
         task = DeploymentApprovalOperator(
             task_id=naming.APPROVAL_TASK,
             pipeline=self.pipeline.id,
-            commit_short=naming.RUN_COMMIT_SHORT,
+            commit=naming.RUN_COMMIT,
+            store=self.pipeline.artifact_store,
+            aws_conn_id=self.pipeline.aws_conn_id,
             where=where,
             approvers=list(approval.approvers),
             instructions=approval.instructions,
@@ -241,10 +243,12 @@ class _PipelineGraph:
         return [task]
 
     def deploy(self, stage: Stage, wave: Wave, target: Target) -> DeployTargetOperator:
+        approvals = [(_stage_where(stage), stage.approval), (_wave_where(stage, wave), wave.approval)]
         task = DeployTargetOperator(
             task_id=naming.deploy_task(target.name),
             stage=stage.name,
             wave=wave.name,
+            approvals=[{"where": w, "approvers": list(a.approvers)} for w, a in approvals if a is not None],
             target=dict(target.fields),
             deploy=target.deployer.to_dict(),
             alarms=alarm_map(target.rollback_alarms),
@@ -384,3 +388,13 @@ def _coverage_args(pipeline: Pipeline) -> dict[str, Any] | None:
     if cov is None:
         return None
     return {"command": cov.command, "report": cov.report, "min_percent": cov.min_percent}
+
+
+def _stage_where(stage: Stage) -> str:
+    """What a stage's approval approves, as its task asks and the deploys behind it check."""
+    return f"stage {stage.name}"
+
+
+def _wave_where(stage: Stage, wave: Wave) -> str:
+    """What a wave's approval approves, as its task asks and the deploys behind it check."""
+    return f"wave {stage.name}.{wave.name}"

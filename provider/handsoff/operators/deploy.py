@@ -25,6 +25,7 @@ from handsoff.hooks.shell import CommandFailed
 from handsoff.links.aws import DeployedResourceLink
 from handsoff.model.records import LedgerEntry, now_iso
 from handsoff.operators.base import HandsoffOperator
+from handsoff.store.approvals import Approvals
 from handsoff.store.ledger import DeployInterrupted
 from handsoff.triggers.alarms import AlarmWatchTrigger
 from handsoff.utils.deferral import deferral_timeout
@@ -53,9 +54,11 @@ class DeployTargetOperator(HandsoffOperator):
         alarms: dict[str, list[str]] | None = None,
         poll_seconds: float = 30.0,
         insufficient_data: str = "alarm",
+        approvals: list[dict[str, Any]] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.approvals = list(approvals or [])  # [{"where", "approvers"}] of the approvals in front
         self.stage = stage
         self.wave = wave
         self.target = target
@@ -76,6 +79,7 @@ class DeployTargetOperator(HandsoffOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self.refuse_if_bad(context)
+        approved = self._approved(context)
         if self._held_by_a_rollback(context):
             return None  # deferred until the lease is free; `resume` calls execute again
         name, run_id = self.target["name"], context["run_id"]
@@ -102,12 +106,29 @@ class DeployTargetOperator(HandsoffOperator):
                 }
             self.log.info("Deploying %s to %s (runs %s)", self.commit[:12], name, _commit(current) or before)
             detail = self._change(context, lambda: deployer.deploy(ctx))
-        detail = {**detail, "before": before}
+        detail = {**detail, "before": before, **({"approved": approved} if approved else {})}
         canary = deployer.canary_bake()
         if canary and detail.get("canary_version"):  # the deployer split traffic: bake it, then promote
             context["ti"].xcom_push(key="canary", value=detail)  # survives the deferral
             self._defer_for_canary(canary)
         return self._record(context, name, current, detail)
+
+    def _approved(self, context: Context) -> list[dict[str, Any]]:
+        """The recorded approvals this deploy stands behind; refuse when one is missing or not an
+        approver's (the approval task's state proves nothing: it can be marked success by hand)."""
+        records = []
+        for approval in self.approvals:
+            where, run_id = approval["where"], context["run_id"]
+            why = self.recorded_approvals.missing(run_id, where, self.commit, approval["approvers"])
+            if why:
+                raise AirflowFailException(f"{self.target['name']} not deployed: {why}")
+            records.append(self.recorded_approvals.read(context["run_id"], where))
+        return [{"where": r["where"], "by": r["by"]["id"], "at": r["at"]} for r in records]
+
+    @property
+    def recorded_approvals(self) -> Approvals:
+        """The answers of this pipeline's approval tasks."""
+        return Approvals(self.documents, self.pipeline)
 
     def resume(self, context: Context, event: Any = None) -> dict[str, Any] | None:
         """After waiting for the pipeline's lease: start again from the top."""

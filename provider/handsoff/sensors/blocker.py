@@ -29,9 +29,8 @@ class BlockerSensor(AlarmReadingMixin, BaseSensorOperator):
     wait for the triggerer.
     """
 
-    template_fields = ("alarms", "insufficient_data", "poll_seconds", "timeout_seconds")
+    template_fields = ()  # spec strings (alarm names) are literal: nothing here is a Jinja template
     operator_extra_links = (CloudWatchAlarmsLink(),)
-    template_fields_renderers = {"alarms": "json"}
     ui_color = "#fff3e0"
 
     def __init__(

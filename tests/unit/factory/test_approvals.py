@@ -113,10 +113,20 @@ def test_approval_tasks_come_first_in_their_stage_and_wave(dag):
     assert stage.assigned_users == [{"id": "alice", "name": "alice"}, {"id": "bob", "name": "bob"}]
     assert wave.assigned_users == [{"id": "carol", "name": "carol"}]
     assert (stage.response_timeout, wave.response_timeout) == (timedelta(hours=24), timedelta(minutes=30))
-    assert "{{" in stage.subject and "orders: approve stage prod for commit" in stage.subject
-    assert stage.body.startswith("Check the UI change\n")
-    assert "- `onebox` in us-east-1 (command)" in stage.body and "- `dub` (command)" in stage.body
-    assert "- `onebox`" not in wave.body
+    subject, body = stage.request_text("0123456789abcdef")
+    assert subject == "orders: approve stage prod for commit 0123456789ab"
+    assert body.startswith("Check the UI change\n")
+    assert "- `onebox` in us-east-1 (command)" in body and "- `dub` (command)" in body
+    assert "- `onebox`" not in wave.request_text("0123456789abcdef")[1]
+    deploys = {t: dag.get_task(t).approvals for t in ("prod.onebox.deploy_onebox", "prod.rest.deploy_dub")}
+    assert deploys == {  # every deploy behind an approval checks its recorded answer
+        "prod.onebox.deploy_onebox": [{"where": "stage prod", "approvers": ["alice", "bob"]}],
+        "prod.rest.deploy_dub": [
+            {"where": "stage prod", "approvers": ["alice", "bob"]},
+            {"where": "wave prod.rest", "approvers": ["carol"]},
+        ],
+    }
+    assert dag.get_task("beta.beta.deploy_beta").approvals == []
     assert not stage.fail_on_reject  # we fail on reject ourselves, with the reason
 
 
