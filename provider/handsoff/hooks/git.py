@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from handsoff.model.review import ReviewedCommit, log_format, parse_log
+from handsoff.model.review import ReviewedCommit, log_format, merge_check, parse_log
 
 _SHA = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
@@ -103,7 +103,27 @@ class GitHook:
     def reviewed_commits(
         self, mirror: Path, head: str, base: str | None, trailers: Sequence[str]
     ) -> list[ReviewedCommit]:
-        """Non-merge commits in `base..head` (just `head` when base is None), with their review trailers."""
+        """Every commit in `base..head` (just `head` when base is None), merges included, with its review
+        trailers and, for a merge, whether it is a clean merge of its parents (`model.review.merge_check`).
+        """
         span = [head, "-1"] if base is None else [f"{base}..{head}"]
-        out = run_git("log", "--no-merges", f"--format={log_format(trailers)}", *span, "--", cwd=mirror)
-        return parse_log(out)
+        out = run_git("log", f"--format={log_format(trailers)}", *span, "--", cwd=mirror)
+        commits = parse_log(out)
+        if base is None:  # first deployment: what a merge brings in is not checked, so it needs review
+            return [replace(c, merge=merge_check(c.parents, c.tree, None, False)) for c in commits]
+        return [
+            replace(c, merge=merge_check(c.parents, c.tree, _clean_merge_tree(mirror, c), True))
+            for c in commits
+        ]
+
+
+def _clean_merge_tree(mirror: Path, commit: ReviewedCommit) -> str | None:
+    """The tree git writes merging a two-parent merge's parents; None if not one, on conflicts or errors."""
+    if len(commit.parents) != 2 or not all(_SHA.match(p) for p in commit.parents):
+        return None
+    try:  # exit code 1 on conflicts: GitError, so None (fail closed)
+        out = run_git("merge-tree", "--write-tree", "--no-messages", *commit.parents, cwd=mirror)
+    except GitError:
+        return None
+    tree = out.splitlines()[0].strip() if out else ""
+    return tree if _SHA.match(tree) else None

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 
 class ReviewGateOperator(HandsoffOperator):
-    """Check every non-merge commit between what production runs and the run's commit for review trailers.
+    """Check every commit between what production runs and the run's commit, merges included, for review
+    trailers; a merge needs its own unless it is a clean merge of its parents (`handsoff.model.review`).
 
     Production = the targets of the pipeline's last wave (`production_targets`), as the ledger records
-    them; on a first deployment only the run's commit is checked.
+    them; on a first deployment only the run's commit is checked (a merge then needs its own review).
+    The failure lists each commit lacking review (sha, author, subject; why, for a merge).
     """
 
     ui_color = "#fff0f5"

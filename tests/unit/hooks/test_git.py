@@ -1,4 +1,4 @@
-"""GitHook against real repositories: which commit a run deploys, and clean checkouts."""
+"""GitHook against real repositories: which commit a run deploys, clean checkouts, commits to review."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from handsoff.hooks.git import GitError, GitHook
+from handsoff.model.review import MergeCheck
 from support.repos import git, make_service_repo
 
 
@@ -67,3 +68,37 @@ def test_checkout_is_clean_and_at_the_commit(repo, tmp_path: Path):
 def test_unreadable_repository_names_it(tmp_path: Path):
     with pytest.raises(GitError, match="cannot read source repository .*missing.git"):
         GitHook(str(tmp_path / "missing.git")).mirror(tmp_path / "m.git")
+
+
+def _merge_feature(repo, own: dict[str, str]) -> str:
+    """Branch `feature` with one commit, one commit on main, merge --no-ff with `own` extra files; push."""
+    git("checkout", "-q", "-b", "feature", cwd=repo.work)
+    (repo.work / "feature.txt").write_text("feature\n")
+    git("add", "-A", cwd=repo.work)
+    git("commit", "-q", "-m", "feature work", cwd=repo.work)
+    git("checkout", "-q", "main", cwd=repo.work)
+    repo.commit("main work")
+    git("merge", "-q", "--no-ff", "--no-commit", "feature", cwd=repo.work)
+    for rel, text in own.items():
+        (repo.work / rel).write_text(text)
+    git("add", "-A", cwd=repo.work)
+    git("commit", "-q", "-m", "Merge branch 'feature'", cwd=repo.work)
+    git("push", "-q", "origin", "HEAD:main", cwd=repo.work)
+    return git("rev-parse", "HEAD", cwd=repo.work)
+
+
+@pytest.mark.parametrize(
+    ("own", "expected"),
+    [({}, MergeCheck.CLEAN), ({"extra.py": "print(1)\n"}, MergeCheck.OWN_CHANGES)],
+    ids=["clean-merge", "evil-merge"],
+)
+def test_reviewed_commits_include_merges_compared_to_a_clean_merge(repo, tmp_path: Path, own, expected):
+    base = repo.commit("in production")
+    merge = _merge_feature(repo, own)
+    hook = GitHook(str(repo.bare))
+
+    commits = hook.reviewed_commits(hook.mirror(tmp_path / "m.git"), merge, base, ["Reviewed-by"])
+
+    assert [c.subject for c in commits] == ["Merge branch 'feature'", "main work", "feature work"]
+    assert commits[0].sha == merge and len(commits[0].parents) == 2
+    assert [c.merge for c in commits] == [expected, MergeCheck.NOT_A_MERGE, MergeCheck.NOT_A_MERGE]
