@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support.aws import put_alarms
 from support.runs import task_states
 
 PIPELINE = "orders-literal"
@@ -47,17 +48,7 @@ def test_braces_in_a_spec_reach_the_shell_and_aws_as_written(setup, tmp_path):
     from handsoff.factory.loader import load_dags
 
     specs, repo, store, aws = setup
-    aws.client("cloudwatch", "us-east-1").put_metric_alarm(
-        AlarmName=BLOCKER,
-        MetricName="Sev2",
-        Namespace="Tickets",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    aws.client("cloudwatch", "us-east-1").set_alarm_state(AlarmName=BLOCKER, StateValue="OK", StateReason="t")
+    put_alarms(aws.client("cloudwatch", "us-east-1"), [BLOCKER], "OK")
     folder = tmp_path / "fleet" / "t1"
     folder.mkdir(parents=True)
     (specs / f"{PIPELINE}.json").write_text(json.dumps(_spec(store, repo.bare, folder), indent=2))
